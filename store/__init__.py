@@ -1,0 +1,35 @@
+"""The store: wiretag's schema and every SQL statement, for SQLite and PostgreSQL alike.
+
+The service, the poller and the command line open it with :func:`open_store` (which
+applies the schema migrations) and talk to it through :class:`Store` and the plain
+dataclasses of :mod:`store.records`; nothing outside this package writes SQL.
+
+Exceptions::
+
+    StoreError          the database cannot be reached or refused a statement
+    └── FeedExists      add_feed was given a URL that is already in the store
+"""
+
+from store.errors import FeedExists, StoreError
+from store.records import (
+    Delivery,
+    Feed,
+    FeedHealth,
+    FeedUpdate,
+    NewItem,
+    StoredItem,
+)
+from store.store import Store, open_store
+
+__all__ = [
+    "Delivery",
+    "Feed",
+    "FeedExists",
+    "FeedHealth",
+    "FeedUpdate",
+    "NewItem",
+    "Store",
+    "StoreError",
+    "StoredItem",
+    "open_store",
+]

@@ -1,0 +1,152 @@
+"""Plain dataclasses that cross the store's boundary; no SQL types leak out of store/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def iso(moment: datetime | None) -> str | None:
+    """An aware datetime as ISO 8601 text (``None`` stays ``None``)."""
+    return moment.isoformat() if moment is not None else None
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A subscribed feed and what the poller remembers about it."""
+
+    id: int
+    url: str
+    title: str | None
+    interval_minutes: int | None  # None: the default interval from the settings
+    etag: str | None
+    last_modified: str | None
+    next_check_at: datetime
+    last_checked_at: datetime | None
+    last_status: int | None
+    error_count: int
+    last_error: str | None
+    last_warning: str | None  # e.g. feedparser's bozo reason on a feed that still parsed
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, times as ISO 8601."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "title": self.title,
+            "interval_minutes": self.interval_minutes,
+            "last_status": self.last_status,
+            "error_count": self.error_count,
+            "last_error": self.last_error,
+            "last_warning": self.last_warning,
+            "next_check_at": iso(self.next_check_at),
+            "last_checked_at": iso(self.last_checked_at),
+            "created_at": iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    """A feed's health for ``GET /v1/feeds``: last status, error streak, recent yield."""
+
+    id: int
+    url: str
+    title: str | None
+    interval_minutes: int | None
+    last_status: int | None
+    error_count: int
+    last_error: str | None
+    next_check_at: datetime
+    last_checked_at: datetime | None
+    items_24h: int
+    label_counts: dict[str, int]  # labels carried by the items fetched in the last 24 h
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, times as ISO 8601."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "title": self.title,
+            "interval_minutes": self.interval_minutes,
+            "last_status": self.last_status,
+            "error_count": self.error_count,
+            "last_error": self.last_error,
+            "next_check_at": iso(self.next_check_at),
+            "last_checked_at": iso(self.last_checked_at),
+            "items_24h": self.items_24h,
+            "label_counts": dict(self.label_counts),
+        }
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """A tagged feed entry as stored."""
+
+    id: int
+    feed_id: int
+    link: str | None
+    title: str
+    summary: str
+    published_at: datetime | None
+    fetched_at: datetime
+    labels: list[str]
+    scores: dict[str, float]
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, times as ISO 8601."""
+        return {
+            "id": self.id,
+            "feed_id": self.feed_id,
+            "link": self.link,
+            "title": self.title,
+            "summary": self.summary,
+            "published_at": iso(self.published_at),
+            "fetched_at": iso(self.fetched_at),
+            "labels": list(self.labels),
+            "scores": dict(self.scores),
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """A classified entry the poller hands to :meth:`Store.record_fetch`."""
+
+    dedupe_key: str
+    link: str | None
+    title: str
+    summary: str
+    published_at: datetime | None
+    labels: list[str]
+    scores: dict[str, float]
+    model_version: str
+
+
+@dataclass(frozen=True)
+class FeedUpdate:
+    """What one fetch of a feed taught us; the poller decides, the store writes it."""
+
+    checked_at: datetime
+    next_check_at: datetime
+    status: int | None  # HTTP status, None when no response came (timeout, refused, unsafe)
+    error_count: int  # the new streak: 0 after a success
+    error: str | None = None
+    warning: str | None = None
+    etag: str | None = None  # None keeps the stored validator
+    last_modified: str | None = None
+    title: str | None = None  # None keeps the stored title
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One pending webhook POST from the outbox."""
+
+    id: int
+    item_id: int
+    label: str
+    url: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
