@@ -1,0 +1,169 @@
+"""Saving and loading the model artifact with its card; the only place joblib is used."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import sklearn
+from sklearn.pipeline import Pipeline
+
+from model.inference import LeanScorer, score_batch
+from model.text import LABELS, Item, Result, compose
+
+ARTIFACT_NAME = "wiretag.joblib"
+CARD_NAME = "card.json"
+SHIPPED_DIR = Path(__file__).resolve().parent
+LEAN_BATCH_MAX = 4  # up to this many items, the lean path beats one sparse batch pass
+EVIDENCE_TERMS = 5
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(Exception):
+    """The model cannot be loaded or used."""
+
+
+class CardMismatch(ModelError):
+    """The artifact does not match its card: hash, labels or library versions differ."""
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+class Model:
+    """A loaded, checked model: classify batches of items into labels, scores, evidence."""
+
+    def __init__(self, pipeline: Pipeline, card: dict[str, Any], sha256: str) -> None:
+        self.pipeline = pipeline
+        self.card = card
+        self.sha256 = sha256
+        self.labels: tuple[str, ...] = tuple(card["labels"])
+        self.thresholds: dict[str, float] = {k: float(v) for k, v in card["thresholds"].items()}
+        self.version: str = str(card.get("version", sha256[:12]))
+        self._lean = LeanScorer(pipeline)
+
+    def classify(self, items: Sequence[Item], explain: bool = True) -> list[Result]:
+        """Labels, every label's score and (if asked) evidence, per item, in order."""
+        documents = [compose(item.title, item.text) for item in items]
+        if len(documents) <= LEAN_BATCH_MAX:
+            scored = [self._lean.score(d, explain, EVIDENCE_TERMS) for d in documents]
+        else:
+            scored = score_batch(self.pipeline, documents, explain, EVIDENCE_TERMS)
+        return [
+            self._result(item, s.scores, s.evidence, explain)
+            for item, s in zip(items, scored, strict=True)
+        ]
+
+    def _result(
+        self,
+        item: Item,
+        scores: list[float],
+        evidence: list[list[tuple[str, float]]],
+        explain: bool,
+    ) -> Result:
+        by_label = dict(zip(self.labels, scores, strict=True))
+        chosen = [label for label in self.labels if by_label[label] >= self.thresholds[label]]
+        shown = dict(zip(self.labels, evidence, strict=True)) if explain else {}
+        return Result(item.id, chosen, by_label, shown)
+
+
+def _read_card(directory: Path) -> dict[str, Any]:
+    path = directory / CARD_NAME
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no model card") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable model card ({exc})") from exc
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: the model card must be a JSON object")
+    return card
+
+
+def check_card(card: dict[str, Any], artifact_sha256: str) -> None:
+    """Raise :class:`CardMismatch` naming what differs between the card and this build."""
+    problems = []
+    if card.get("artifact_sha256") != artifact_sha256:
+        problems.append(
+            f"artifact sha256 is {artifact_sha256}, the card says {card.get('artifact_sha256')}"
+        )
+    if list(card.get("labels", [])) != list(LABELS):
+        problems.append(f"the card's labels {card.get('labels')} are not {list(LABELS)}")
+    thresholds = card.get("thresholds", {})
+    if not isinstance(thresholds, dict) or sorted(thresholds) != sorted(LABELS):
+        problems.append("the card needs one threshold per label")
+    trained = str(card.get("versions", {}).get("scikit-learn", "unknown"))
+    if _major_minor(trained) != _major_minor(sklearn.__version__):
+        problems.append(
+            f"trained with scikit-learn {trained}, this process has {sklearn.__version__}"
+        )
+    if problems:
+        raise CardMismatch("model refused: " + "; ".join(problems))
+
+
+def load(directory: Path | str | None = None) -> Model:
+    """Load the model in ``directory`` (the shipped one by default) after checking its card."""
+    start = time.perf_counter()
+    directory = Path(directory) if directory is not None else SHIPPED_DIR
+    artifact = directory / ARTIFACT_NAME
+    card = _read_card(directory)
+    if not artifact.is_file():
+        raise ModelError(f"{artifact}: no model artifact")
+    check_card(card, sha256_file(artifact))
+    try:
+        pipeline = joblib.load(artifact)
+    except Exception as exc:  # unpickling can fail in many ways; all mean "unusable"
+        raise ModelError(f"{artifact}: cannot be loaded ({exc})") from exc
+    model = _build(pipeline, card, card["artifact_sha256"], artifact)
+    log.info(
+        "model %s loaded from %s in %.0f ms",
+        model.version,
+        directory,
+        1000 * (time.perf_counter() - start),
+    )
+    return model
+
+
+def _build(pipeline: Any, card: dict[str, Any], sha256: str, artifact: Path) -> Model:
+    try:
+        model = Model(pipeline, card, sha256)
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:
+        raise ModelError(f"{artifact}: not a wiretag pipeline ({exc})") from exc
+    if len(model._lean._intercept) != len(model.labels):
+        raise CardMismatch(
+            f"model refused: the artifact scores {len(model._lean._intercept)} labels, "
+            f"the card lists {len(model.labels)}"
+        )
+    return model
+
+
+def save(pipeline: Pipeline, card: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Write the artifact, then its card with the artifact's sha256; return the card."""
+    directory.mkdir(parents=True, exist_ok=True)
+    artifact = directory / ARTIFACT_NAME
+    tmp = artifact.with_suffix(".tmp")
+    joblib.dump(pipeline, tmp, compress=3)
+    tmp.replace(artifact)
+    sha = sha256_file(artifact)
+    card = {**card, "artifact_sha256": sha, "version": f"{card.get('date', '')[:10]}-{sha[:8]}"}
+    card_tmp = directory / (CARD_NAME + ".tmp")
+    card_tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    card_tmp.replace(directory / CARD_NAME)
+    return card

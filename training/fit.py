@@ -1,0 +1,344 @@
+"""Fitting: the pipeline, nested cross-validation, per-label thresholds, metrics.
+
+Cross-validation splits only the real items; the team's written items join every
+training fold and never a held-out one, so every reported figure is on real news.
+Hyper-parameters and thresholds are chosen inside each outer training fold (on inner
+out-of-fold predictions), so the outer figures never see their own tuning.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
+
+from model import LABELS
+from training.corpus import Example
+
+SEED = 20171103
+# Outlet, agency and page-furniture words: a model that learns these has learned where a
+# story came from, not what it is about.
+LEAKY_WORDS = frozenset(
+    [
+        "reuters",
+        "ap",
+        "afp",
+        "ap's",
+        "reuters'",
+        "bbc",
+        "cnn",
+        "guardian",
+        "huffpost",
+        "huffington",
+        "getty",
+        "photo",
+        "photos",
+        "file",
+        "image",
+        "images",
+        "pictured",
+        "caption",
+        "editing",
+        "reporting",
+        "writing",
+        "additional",
+        "by",
+        "via",
+        "said",
+        "says",
+        "told",
+        "tuesday",
+        "monday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "am",
+        "pm",
+        "gmt",
+        "est",
+    ]
+)
+STOP_WORDS = sorted(ENGLISH_STOP_WORDS | LEAKY_WORDS)
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # letters only: no dates, years or counts
+
+VECTORIZERS: dict[str, dict[str, Any]] = {
+    "word12": {"analyzer": "word", "ngram_range": (1, 2), "min_df": 2, "max_features": 40000},
+    "word1": {"analyzer": "word", "ngram_range": (1, 1), "min_df": 2, "max_features": 20000},
+    "word13": {"analyzer": "word", "ngram_range": (1, 3), "min_df": 2, "max_features": 60000},
+}
+C_VALUES = (2.0, 8.0, 32.0)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Params:
+    """One point of the hyper-parameter grid."""
+
+    vectorizer: str
+    C: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as recorded on the model card."""
+        kwargs = vectorizer_kwargs(self.vectorizer)
+        shown = {k: v for k, v in kwargs.items() if k not in {"dtype", "stop_words"}}
+        if "stop_words" in kwargs:
+            shown["stop_words"] = f"scikit-learn English + {len(LEAKY_WORDS)} outlet/date words"
+        return {"vectorizer": self.vectorizer, **shown, "C": self.C}
+
+
+def vectorizer_kwargs(name: str) -> dict[str, Any]:
+    """Full TfidfVectorizer arguments for a named grid entry."""
+    base = {
+        "lowercase": True,
+        "strip_accents": "unicode",
+        "sublinear_tf": True,
+        "dtype": np.float64,
+    }
+    if VECTORIZERS[name]["analyzer"] == "word":
+        base |= {"stop_words": STOP_WORDS, "token_pattern": TOKEN_PATTERN}
+    return base | VECTORIZERS[name]
+
+
+def make_vectorizer(name: str) -> TfidfVectorizer:
+    """A fresh vectoriser for a grid entry."""
+    return TfidfVectorizer(**vectorizer_kwargs(name))
+
+
+def make_classifier(c: float) -> OneVsRestClassifier:
+    """One logistic regression per label; balanced weights because positives are rare."""
+    return OneVsRestClassifier(
+        LogisticRegression(C=c, class_weight="balanced", solver="liblinear", random_state=SEED)
+    )
+
+
+def build_pipeline(params: Params) -> Pipeline:
+    """The model: one Pipeline, TF-IDF then one-vs-rest logistic regression."""
+    return Pipeline(
+        [("tfidf", make_vectorizer(params.vectorizer)), ("clf", make_classifier(params.C))]
+    )
+
+
+def label_matrix(examples: Sequence[Example]) -> np.ndarray:
+    """Items x labels, 1 where the item carries the label."""
+    return np.array([[label in e.labels for label in LABELS] for e in examples], dtype=int)
+
+
+def strata(examples: Sequence[Example]) -> list[str]:
+    """Stratify on the rarest label an item carries, so every fold gets the rare ones."""
+    rarest_first = ("counter_propaganda", "recruitment", "territorial_loss", "attack")
+    return [next((lab for lab in rarest_first if lab in e.labels), "none") for e in examples]
+
+
+def best_threshold(y: np.ndarray, scores: np.ndarray) -> float:
+    """The score cut-off with the best F1 on these out-of-fold scores (midpoint to the next)."""
+    order = np.argsort(-scores, kind="stable")
+    ys, ss = y[order], scores[order]
+    tp = np.cumsum(ys)
+    fp = np.cumsum(1 - ys)
+    f1 = 2 * tp / (tp + fp + ys.sum() + 1e-12)
+    # only cut between distinct scores
+    distinct = np.append(ss[1:] < ss[:-1], True)
+    f1 = np.where(distinct, f1, -1.0)
+    i = int(np.argmax(f1))
+    if i + 1 < len(ss):
+        return float((ss[i] + ss[i + 1]) / 2)
+    return float(ss[i])
+
+
+def tune_thresholds(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """One threshold per label column."""
+    return np.array([best_threshold(y[:, j], scores[:, j]) for j in range(y.shape[1])])
+
+
+def _fit_scores(
+    train_docs: list[str],
+    y_train: np.ndarray,
+    test_docs: list[str],
+    vec_name: str,
+    cs: Sequence[float],
+) -> dict[float, np.ndarray]:
+    """Fit one vectoriser, then one classifier per C; scores of the test docs per C."""
+    vectorizer = make_vectorizer(vec_name)
+    x_train = vectorizer.fit_transform(train_docs)
+    x_test = vectorizer.transform(test_docs)
+    return {c: make_classifier(c).fit(x_train, y_train).predict_proba(x_test) for c in cs}
+
+
+def out_of_fold(
+    real: Sequence[Example],
+    written: Sequence[Example],
+    grid_vectorizers: Sequence[str],
+    cs: Sequence[float],
+    folds: int,
+    seed: int = SEED,
+) -> dict[Params, np.ndarray]:
+    """Out-of-fold scores of the real items for every grid point."""
+    y = label_matrix(real)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    oof = {Params(v, c): np.zeros(y.shape) for v in grid_vectorizers for c in cs}
+    written_docs = [e.document for e in written]
+    y_written = label_matrix(written).reshape(-1, len(LABELS))
+    for train_idx, test_idx in splitter.split(np.zeros(len(real)), strata(real)):
+        train_docs = [real[i].document for i in train_idx] + written_docs
+        y_train = np.vstack([y[train_idx], y_written])
+        test_docs = [real[i].document for i in test_idx]
+        for v in grid_vectorizers:
+            for c, scores in _fit_scores(train_docs, y_train, test_docs, v, cs).items():
+                oof[Params(v, c)][test_idx] = scores
+    return oof
+
+
+def macro_f1(y: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean F1 over labels."""
+    _, _, f1, _ = precision_recall_fscore_support(y, predicted, average=None, zero_division=0)
+    return float(np.mean(f1))
+
+
+@dataclass
+class Selection:
+    """The chosen grid point and its thresholds, with the inner score that chose it."""
+
+    params: Params
+    thresholds: np.ndarray
+    inner_macro_f1: float
+
+
+def select(
+    real: Sequence[Example], written: Sequence[Example], folds: int, seed: int = SEED
+) -> Selection:
+    """Pick hyper-parameters and thresholds by cross-validation on these real items."""
+    y = label_matrix(real)
+    oof = out_of_fold(real, written, list(VECTORIZERS), C_VALUES, folds, seed)
+    best: Selection | None = None
+    for params, scores in oof.items():
+        thresholds = tune_thresholds(y, scores)
+        score = macro_f1(y, scores >= thresholds)
+        if best is None or score > best.inner_macro_f1 + 1e-9:
+            best = Selection(params, thresholds, score)
+    assert best is not None
+    return best
+
+
+@dataclass
+class Evaluation:
+    """Outer cross-validated predictions of every real item, and how they were made."""
+
+    scores: np.ndarray
+    predicted: np.ndarray
+    chosen: list[dict[str, Any]]
+
+
+def nested_cv(
+    real: Sequence[Example],
+    written: Sequence[Example],
+    outer: int = 5,
+    inner: int = 3,
+    seed: int = SEED,
+    progress: Progress = lambda _: None,
+) -> Evaluation:
+    """Outer folds evaluate; inside each, an inner CV picks parameters and thresholds."""
+    y = label_matrix(real)
+    scores = np.zeros(y.shape)
+    predicted = np.zeros(y.shape, dtype=int)
+    chosen = []
+    splitter = StratifiedKFold(n_splits=outer, shuffle=True, random_state=seed)
+    for k, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(real)), strata(real)), 1):
+        started = time.perf_counter()
+        train = [real[i] for i in train_idx]
+        selection = select(train, written, inner, seed)
+        pipeline = build_pipeline(selection.params)
+        pipeline.fit(
+            [e.document for e in train] + [e.document for e in written],
+            np.vstack([y[train_idx], label_matrix(written).reshape(-1, len(LABELS))]),
+        )
+        fold_scores = pipeline.predict_proba([real[i].document for i in test_idx])
+        scores[test_idx] = fold_scores
+        predicted[test_idx] = fold_scores >= selection.thresholds
+        chosen.append(
+            {
+                "fold": k,
+                **selection.params.as_dict(),
+                "thresholds": selection.thresholds.round(4).tolist(),
+            }
+        )
+        progress(
+            f"outer fold {k}/{outer}: {selection.params.vectorizer} C={selection.params.C} "
+            f"inner macro-F1 {selection.inner_macro_f1:.3f} ({time.perf_counter() - started:.0f} s)"
+        )
+    return Evaluation(scores, predicted, chosen)
+
+
+def metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """Per-label precision, recall, F1, support; micro and macro F1; exact-match rate."""
+    p, r, f, s = precision_recall_fscore_support(y, predicted, average=None, zero_division=0)
+    _, _, micro, _ = precision_recall_fscore_support(y, predicted, average="micro", zero_division=0)
+    return {
+        "per_label": {
+            label: {
+                "precision": round(float(p[j]), 4),
+                "recall": round(float(r[j]), 4),
+                "f1": round(float(f[j]), 4),
+                "support": int(s[j]),
+            }
+            for j, label in enumerate(LABELS)
+        },
+        "micro_f1": round(float(micro), 4),
+        "macro_f1": round(float(np.mean(f)), 4),
+        "exact_match": round(float(np.mean((y == predicted).all(axis=1))), 4) if len(y) else 0.0,
+        "items": len(y),
+    }
+
+
+def metrics_by_source(
+    examples: Sequence[Example], y: np.ndarray, predicted: np.ndarray
+) -> dict[str, Any]:
+    """The same metrics for each source file, since sources differ in length and style."""
+    out = {}
+    for origin in sorted({e.origin for e in examples}):
+        rows = [i for i, e in enumerate(examples) if e.origin == origin]
+        m = metrics(y[rows], predicted[rows])
+        present = [lab for lab in LABELS if m["per_label"][lab]["support"]]
+        out[origin] = {
+            "items": m["items"],
+            "micro_f1": m["micro_f1"],
+            "exact_match": m["exact_match"],
+            "f1": {lab: m["per_label"][lab]["f1"] for lab in present},
+            "support": {lab: m["per_label"][lab]["support"] for lab in present},
+        }
+    return out
+
+
+def top_terms(pipeline: Pipeline, k: int = 15) -> dict[str, list[tuple[str, float]]]:
+    """The k terms with the largest positive coefficient per label."""
+    vectorizer = pipeline.named_steps["tfidf"]
+    names = vectorizer.get_feature_names_out()
+    out = {}
+    for label, est in zip(LABELS, pipeline.named_steps["clf"].estimators_, strict=True):
+        coef = est.coef_.ravel()
+        order = np.argsort(-coef, kind="stable")[:k]
+        out[label] = [(str(names[i]), round(float(coef[i]), 3)) for i in order]
+    return out
