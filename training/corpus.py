@@ -111,9 +111,8 @@ def load(patterns: Sequence[str]) -> Corpus:
                 continue
             example = parse_line(raw, path, number)
             if example.id in seen_ids:
-                raise CorpusError(
-                    f"{path}:{number}: duplicate id {example.id!r} (first at {seen_ids[example.id]})"
-                )
+                first = seen_ids[example.id]
+                raise CorpusError(f"{path}:{number}: duplicate id {example.id!r} (see {first})")
             seen_ids[example.id] = f"{path}:{number}"
             key = _text_key(example)
             if key in seen_texts:

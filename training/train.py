@@ -89,8 +89,9 @@ def train(
             "duplicate_texts_counted_once": corpus.duplicates_dropped,
         },
         "cross_validation": {
-            "method": f"nested: {folds} outer folds stratified by rarest label, {inner_folds} inner "
-            "folds choose hyper-parameters and thresholds; written items only in training folds",
+            "method": f"nested: {folds} outer folds stratified by rarest label, "
+            f"{inner_folds} inner folds choose hyper-parameters and thresholds; "
+            "written items only in training folds",
             "overall": metrics(y, evaluation.predicted),
             "by_source": metrics_by_source(real, y, evaluation.predicted),
             "folds": evaluation.chosen,
@@ -154,11 +155,13 @@ def format_card(card: dict[str, Any]) -> str:
         f"cross-validated macro-F1 {cv['macro_f1']:.3f}  micro-F1 {cv['micro_f1']:.3f}",
     ]
     lines += [
-        f"  {lab:<20} P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} (n={m['support']})"
+        f"  {lab:<20} P {m['precision']:.3f} R {m['recall']:.3f} "
+        f"F1 {m['f1']:.3f} (n={m['support']})"
         for lab, m in cv["per_label"].items()
     ]
     for name, report in card.get("checks", {}).items():
         lines.append(
-            f"check {name}: exact {report['exact']}/{report['items']}, macro-F1 {report['macro_f1']:.3f}"
+            f"check {name}: exact {report['exact']}/{report['items']}, "
+            f"macro-F1 {report['macro_f1']:.3f}"
         )
     return "\n".join(lines)
