@@ -1,0 +1,72 @@
+# wiretag — executable documentation. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED ?= ../shared
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help run service poller test lint fmt train evaluate bench clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP) ## start the service (127.0.0.1:8000) and the poller; Ctrl-C stops both
+	@trap 'kill -TERM $$svc $$pol 2>/dev/null; wait' INT TERM; \
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py 'service:create_app()' & svc=$$!; \
+	$(PY) -m poller & pol=$$!; \
+	wait -n; status=$$?; kill -TERM $$svc $$pol 2>/dev/null; wait; exit $$status
+
+service: $(RUN_STAMP) ## start only the HTTP service
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py 'service:create_app()'
+
+poller: $(RUN_STAMP) ## start only the polling daemon
+	$(PY) -m poller
+
+test: $(DEV_STAMP) lint ## lint, type-check and run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP) ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: $(DEV_STAMP) ## format the code and apply safe lint fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+train: $(RUN_STAMP) ## retrain the shipped model from ../shared/data and training/data
+	$(PY) -m training train \
+	  --data '$(SHARED)/data/*.jsonl' --exclude seed_articles \
+	  --data 'training/data/*.jsonl' \
+	  --check $(SHARED)/data/seed_articles.jsonl --out model
+
+evaluate: $(RUN_STAMP) ## score the shipped model on the ten seed articles
+	$(PY) -m training evaluate --data $(SHARED)/data/seed_articles.jsonl
+
+bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/s
+	$(PY) bench/bench_model.py --shared $(SHARED)
+	$(PY) bench/bench_service.py
+	$(PY) bench/bench_poller.py
+
+clean: ## remove caches and build output (keeps .venv and data/)
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache bench/results
+	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
+
+distclean: clean ## also remove .venv and the local data directory
+	rm -rf $(VENV) data
