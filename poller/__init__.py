@@ -1,0 +1,39 @@
+"""The polling daemon: reads RSS/Atom feeds, tags new entries with the model, stores them.
+
+``python -m poller`` runs it; ``python -m poller feeds ...`` manages the feed list.  The
+HTTP client and feedparser live here and nowhere else.
+
+Exceptions::
+
+    PollerError             something the poller could not do
+    ├── FetchError          a feed could not be fetched (message goes to last_error)
+    │   ├── FetchTimeout    no connection or no answer within the timeouts
+    │   ├── FeedTooLarge    the body, compressed or inflated, passed max_feed_bytes
+    │   └── TooManyRedirects
+    ├── NotAFeed            feedparser found neither a feed nor entries in the body
+    └── OPMLError           an OPML file could not be read
+    UnsafeURL (ValueError)  a URL that is not http(s) or reaches a non-public address
+"""
+
+from poller.errors import (
+    FeedTooLarge,
+    FetchError,
+    FetchTimeout,
+    OPMLError,
+    PollerError,
+    TooManyRedirects,
+)
+from poller.parse import NotAFeed
+from poller.urls import UnsafeURL, check_feed_url
+
+__all__ = [
+    "FeedTooLarge",
+    "FetchError",
+    "FetchTimeout",
+    "NotAFeed",
+    "OPMLError",
+    "PollerError",
+    "TooManyRedirects",
+    "UnsafeURL",
+    "check_feed_url",
+]

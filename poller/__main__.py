@@ -1,0 +1,148 @@
+"""``python -m poller``: the polling daemon and the feed-list commands.
+
+python -m poller                      poll until SIGTERM/SIGINT
+python -m poller --once               poll every due feed once, then exit
+python -m poller feeds add URL [--interval MIN]
+python -m poller feeds list
+python -m poller feeds remove ID_OR_URL
+python -m poller feeds import FILE.opml
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+import settings as settings_module
+from model import ModelError, load
+from poller import feeds as feed_list
+from poller.errors import OPMLError
+from poller.poll import Poller, utcnow
+from poller.urls import UnsafeURL
+from poller.webhooks import Deliverer
+from settings import Settings, SettingsError
+from store import FeedExists, Store, StoreError, open_store
+
+log = logging.getLogger("wiretag.poller")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m poller", description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="poll every due feed once and exit")
+    commands = parser.add_subparsers(dest="command")
+    feeds = commands.add_parser("feeds", help="manage the feed list")
+    actions = feeds.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="subscribe to a feed URL")
+    add.add_argument("url")
+    add.add_argument("--interval", type=int, metavar="MIN", help="minutes between checks")
+    actions.add_parser("list", help="show every feed and its health")
+    remove = actions.add_parser("remove", help="unsubscribe (its items go too)")
+    remove.add_argument("feed", metavar="ID_OR_URL")
+    imp = actions.add_parser("import", help="subscribe to every feed of an OPML file")
+    imp.add_argument("file", type=Path)
+    return parser
+
+
+def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -> int:
+    if args.action == "add":
+        if args.interval is not None and args.interval < 1:
+            print("error: --interval must be at least 1 minute", file=sys.stderr)
+            return 2
+        feed = feed_list.add_feed(store, settings, args.url, args.interval)
+        print(f"added feed {feed.id}: {feed.url}")
+    elif args.action == "list":
+        _print_feeds(store)
+    elif args.action == "remove":
+        found = feed_list.find(store, args.feed)
+        if found is None or not store.remove_feed(found.id):
+            print(f"error: no feed {args.feed}", file=sys.stderr)
+            return 1
+        print(f"removed feed {found.id}: {found.url}")
+    else:
+        report = feed_list.import_opml(store, settings, args.file)
+        for url, reason in report.refused:
+            print(f"refused {url}: {reason}", file=sys.stderr)
+        print(
+            f"imported {len(report.added)} feeds, {len(report.present)} already present, "
+            f"{len(report.refused)} refused"
+        )
+    return 0
+
+
+def _print_feeds(store: Store) -> None:
+    print(f"{'ID':>5}  {'STATUS':>6}  {'ERRORS':>6}  {'24H':>4}  {'NEXT CHECK (UTC)':<19}  URL")
+    for h in store.feeds_health():
+        status = str(h.last_status) if h.last_status is not None else "-"
+        when = h.next_check_at.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{h.id:>5}  {status:>6}  {h.error_count:>6}  {h.items_24h:>4}  {when:<19}  {h.url}")
+        if h.last_error:
+            print(f"{'':>7}last error: {h.last_error}")
+
+
+def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
+    model = load(settings.model_dir)
+    feed_list.seed_from_file(store, settings)
+    poller = Poller(store, model, settings)
+    deliverer = Deliverer(store, settings, now=utcnow) if settings.webhooks else None
+    if deliverer:
+        deliverer.start()
+    try:
+        if args.once:
+            outcomes = poller.run_once()
+            failed = sum(1 for o in outcomes if o.error)
+            new = sum(o.new_items for o in outcomes)
+            log.info("polled %d feeds: %d new items, %d failed", len(outcomes), new, failed)
+        else:
+            _stop_on_signals(poller)
+            log.info("polling (owner %s, %d at a time)", poller.owner, settings.poll_concurrency)
+            poller.run_forever()
+            log.info("stopped")
+    finally:
+        poller.close()
+        if deliverer:
+            deliverer.stop.set()
+            deliverer.join(timeout=15)
+    return 0
+
+
+def _stop_on_signals(poller: Poller) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s: finishing the feeds in hand", signal.Signals(signum).name)
+        poller.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 failure, 2 bad usage or settings)."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = settings_module.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per feed is ours to write
+    try:
+        store = open_store(settings.sqlalchemy_url)
+        try:
+            if args.command == "feeds":
+                return _feeds_command(args, store, settings)
+            return _poll(args, store, settings)
+        finally:
+            store.close()
+    except (UnsafeURL, FeedExists, OPMLError, ModelError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

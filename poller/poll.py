@@ -1,0 +1,318 @@
+"""The polling loop: lease due feeds, fetch them in parallel, tag and store what is new.
+
+Fetching and parsing run in a thread pool (network-bound); deciding, classifying and
+writing run in the loop's own thread, one feed at a time, so the model and the store are
+used from one thread.  Every feed's outcome, good or bad, ends in one store transaction
+that also schedules its next check; a feed's failure is data on that feed, never a crash
+of the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from model import Item, Model
+from poller.errors import FetchError
+from poller.fetch import Fetch, Fetcher, Response
+from poller.parse import Entry, NotAFeed, ParsedFeed, parse_feed
+from poller.schedule import RETRY_AFTER_STATUSES, next_check, parse_retry_after
+from poller.urls import UnsafeURL
+from settings import Settings
+from store import Feed, FeedUpdate, NewItem, Store, StoreError
+
+log = logging.getLogger("wiretag.poller")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def default_owner() -> str:
+    """A lease owner name unique to this process: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The network half of one poll: a response and its parse, or the error instead."""
+
+    feed: Feed
+    response: Response | None = None
+    parsed: ParsedFeed | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one poll of one feed did (logged, and returned to callers and tests)."""
+
+    feed_id: int
+    url: str
+    status: int | None
+    new_items: int
+    error: str | None
+    seconds: float
+
+
+def fetch_and_parse(feed: Feed, fetch: Fetch) -> Fetched:
+    """Fetch a feed and parse it; every failure is caught and described."""
+    started = time.monotonic()
+    response = None
+    try:
+        response = fetch(feed.url, feed.etag, feed.last_modified)
+        parsed = None
+        if 200 <= response.status < 300:
+            parsed = parse_feed(response.body, response.headers, response.url)
+        return Fetched(feed, response, parsed, seconds=time.monotonic() - started)
+    except (FetchError, UnsafeURL, NotAFeed) as exc:
+        error = str(exc) or type(exc).__name__
+    except Exception as exc:  # a bug or a surprise in a library must cost one feed only
+        log.exception("feed %d %s: unexpected failure", feed.id, feed.url)
+        error = f"internal error: {type(exc).__name__}: {exc}"
+    return Fetched(feed, response, None, error, time.monotonic() - started)
+
+
+def _good(status: int) -> bool:
+    return 200 <= status < 300 or status == 304
+
+
+def decide(
+    fetched: Fetched, settings: Settings, now: datetime, jitter: float, error: str | None = None
+) -> FeedUpdate:
+    """The feed's new state after a poll (pure): status, error streak, next check."""
+    feed, response = fetched.feed, fetched.response
+    status = response.status if response else None
+    error = error or fetched.error
+    if error is None and response is not None and not _good(response.status):
+        error = f"HTTP {response.status}"
+    interval = timedelta(minutes=feed.interval_minutes or settings.default_interval_minutes)
+    streak = feed.error_count + 1 if error else 0
+    retry_after = None
+    if response is not None and response.status in RETRY_AFTER_STATUSES:
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+    when = next_check(
+        now,
+        interval=interval,
+        error_count=streak,
+        cap=timedelta(hours=settings.max_backoff_hours),
+        jitter=jitter,
+        retry_after=retry_after,
+    )
+    fresh = error is None and response is not None and response.status != 304
+    return FeedUpdate(
+        checked_at=now,
+        next_check_at=when,
+        status=status,
+        error_count=streak,
+        error=error[:1000] if error else None,
+        warning=fetched.parsed.bozo_reason if fresh and fetched.parsed else None,
+        etag=response.headers.get("etag") if fresh and response else None,
+        last_modified=response.headers.get("last-modified") if fresh and response else None,
+        title=fetched.parsed.title if fresh and fetched.parsed else None,
+    )
+
+
+def new_entries(entries: list[Entry], known: set[str]) -> list[Entry]:
+    """Entries whose key is not stored yet, first occurrence of each key only (pure)."""
+    seen = set(known)
+    fresh = []
+    for entry in entries:
+        if entry.key not in seen:
+            seen.add(entry.key)
+            fresh.append(entry)
+    return fresh
+
+
+def classify(model: Model, entries: list[Entry], max_chars: int) -> list[NewItem]:
+    """Tag entries in one batch (text cut to ``max_chars``) into items for the store."""
+    batch = [
+        Item(id=str(i), title=e.title[:max_chars], text=e.summary[:max_chars])
+        for i, e in enumerate(entries)
+    ]
+    results = model.classify(batch, explain=False) if batch else []
+    return [
+        NewItem(
+            dedupe_key=e.key,
+            link=e.link,
+            title=e.title,
+            summary=e.summary[:max_chars],
+            published_at=e.published_at,
+            labels=list(r.labels),
+            scores=dict(r.scores),
+            model_version=model.version,
+        )
+        for e, r in zip(entries, results, strict=True)
+    ]
+
+
+class Poller:
+    """Polls due feeds with ``settings.poll_concurrency`` fetches in flight."""
+
+    def __init__(
+        self,
+        store: Store,
+        model: Model,
+        settings: Settings,
+        *,
+        fetch: Fetch | None = None,
+        now: Clock = utcnow,
+        rand: Callable[[], float] = random.random,
+        owner: str | None = None,
+    ) -> None:
+        self.store, self.model, self.settings = store, model, settings
+        self._own_fetcher = Fetcher(settings) if fetch is None else None
+        self.fetch: Fetch = fetch or self._own_fetcher  # type: ignore[assignment]
+        self.now, self.rand = now, rand
+        self.owner = owner or default_owner()
+        self.stop = threading.Event()
+        self._pool = ThreadPoolExecutor(settings.poll_concurrency, thread_name_prefix="fetch")
+        self._inflight: dict[Future[Fetched], Feed] = {}
+
+    def close(self) -> None:
+        """Wait for the fetch threads and close the HTTP client."""
+        self._pool.shutdown(wait=True)
+        if self._own_fetcher is not None:
+            self._own_fetcher.close()
+
+    def _fill(self, due_before: datetime | None) -> int:
+        """Lease due feeds into free fetch slots; return how many were started."""
+        room = self.settings.poll_concurrency - len(self._inflight)
+        if room <= 0 or self.stop.is_set():
+            return 0
+        try:
+            feeds = self.store.claim_due_feeds(
+                self.owner, room, self.settings.lease_seconds, now=self.now(), due_before=due_before
+            )
+        except StoreError as exc:  # the database is away: try again next tick
+            log.error("cannot lease feeds: %s", exc)
+            return 0
+        busy = {f.id for f in self._inflight.values()}
+        for feed in feeds:
+            if feed.id not in busy:  # a lease outlived by a slow fetch: one fetch is enough
+                self._inflight[self._pool.submit(fetch_and_parse, feed, self.fetch)] = feed
+        return len(feeds)
+
+    def _drain(self, timeout: float | None) -> list[Outcome]:
+        """Store the fetches that finish within ``timeout``."""
+        if not self._inflight:
+            return []
+        done, _ = wait(list(self._inflight), timeout=timeout, return_when=FIRST_COMPLETED)
+        outcomes = []
+        for future in done:
+            feed = self._inflight.pop(future)
+            try:
+                outcomes.append(self.ingest(future.result()))
+            except StoreError as exc:  # the lease expires and the feed is polled again
+                log.error("feed %d %s: not stored: %s", feed.id, feed.url, exc)
+        return outcomes
+
+    def ingest(self, fetched: Fetched) -> Outcome:
+        """Decide, classify and store one fetched feed (one transaction)."""
+        feed, started = fetched.feed, time.monotonic()
+        items: list[NewItem] = []
+        error = None
+        if fetched.parsed is not None and fetched.error is None:
+            try:
+                fresh = new_entries(
+                    fetched.parsed.entries,
+                    self.store.known_keys(feed.id, (e.key for e in fetched.parsed.entries)),
+                )
+                items = classify(self.model, fresh, self.settings.max_text_chars)
+            except Exception as exc:  # not stored now, so fetched again: nothing is lost
+                log.exception("feed %d %s: classification failed", feed.id, feed.url)
+                error, items = f"classification failed: {type(exc).__name__}: {exc}", []
+        update = decide(fetched, self.settings, self.now(), self.rand(), error)
+        added = self.store.record_fetch(feed.id, self.owner, update, items, self.settings.webhooks)
+        outcome = Outcome(
+            feed.id,
+            feed.url,
+            update.status,
+            len(added),
+            update.error,
+            fetched.seconds + time.monotonic() - started,
+        )
+        _log(outcome, fetched)
+        return outcome
+
+    def run_once(self) -> list[Outcome]:
+        """Poll every feed due now, once each, and return their outcomes."""
+        start = self.now()
+        outcomes: list[Outcome] = []
+        exhausted = False
+        while True:
+            if not exhausted:
+                room = self.settings.poll_concurrency - len(self._inflight)
+                exhausted = room > 0 and self._fill(due_before=start) < room
+            if not self._inflight:
+                return outcomes
+            outcomes.extend(self._drain(timeout=None))
+
+    def run_forever(self) -> None:
+        """Poll until :attr:`stop` is set, then finish the fetches in hand and return."""
+        tick = self.settings.poll_tick_seconds
+        while not self.stop.is_set():
+            self._fill(due_before=None)
+            if self._inflight:
+                self._drain(timeout=tick)
+            else:
+                self.stop.wait(tick)
+        while self._inflight:
+            self._drain(timeout=None)
+
+
+def _log(outcome: Outcome, fetched: Fetched) -> None:
+    parsed = fetched.parsed
+    extra = f" skipped={parsed.skipped}" if parsed and parsed.skipped else ""
+    if parsed and parsed.bozo_reason:
+        extra += f" bozo={parsed.bozo_reason!r}"
+    if outcome.error:
+        log.warning(
+            "feed %d %s: status=%s error=%r time=%.2fs",
+            outcome.feed_id,
+            outcome.url,
+            outcome.status,
+            outcome.error,
+            outcome.seconds,
+        )
+    else:
+        log.info(
+            "feed %d %s: status=%s new=%d time=%.2fs%s",
+            outcome.feed_id,
+            outcome.url,
+            outcome.status,
+            outcome.new_items,
+            outcome.seconds,
+            extra,
+        )
+
+
+def poll_once(
+    store: Store,
+    model: Model,
+    settings: Settings,
+    *,
+    fetch: Fetch | None = None,
+    now: Clock = utcnow,
+    rand: Callable[[], float] = random.random,
+    owner: str | None = None,
+) -> list[Outcome]:
+    """Poll every due feed once (``python -m poller --once``); return the outcomes."""
+    poller = Poller(store, model, settings, fetch=fetch, now=now, rand=rand, owner=owner)
+    try:
+        return poller.run_once()
+    finally:
+        poller.close()

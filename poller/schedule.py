@@ -1,0 +1,55 @@
+"""When to check a feed next: pure functions of the outcome and the clock (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+MIN_DELAY = timedelta(seconds=1)  # never due again within the same instant
+
+
+def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
+    """The moment a Retry-After header (seconds or HTTP date) names; None if unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return now + timedelta(seconds=int(text))
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT; "-0000" parses naive
+        moment = moment.replace(tzinfo=now.tzinfo)
+    return max(moment, now)
+
+
+def backoff(interval: timedelta, error_count: int, cap: timedelta, jitter: float) -> timedelta:
+    """Delay after ``error_count`` failures in a row: interval x 2^(n-1), capped, jittered.
+
+    ``jitter`` in [0, 1) scales the delay into [75 %, 100 %] of its value, so feeds that
+    failed together (one host down) spread out instead of returning in step.
+    """
+    if error_count < 1:
+        return interval
+    exponent = min(error_count - 1, 32)  # 2^32 intervals is past any cap
+    delay = min(interval * (2**exponent), cap)
+    return max(delay * (0.75 + 0.25 * jitter), MIN_DELAY)
+
+
+def next_check(
+    now: datetime,
+    *,
+    interval: timedelta,
+    error_count: int,
+    cap: timedelta,
+    jitter: float,
+    retry_after: datetime | None = None,
+) -> datetime:
+    """When to poll again: the interval after success, backoff after errors, never before
+    a Retry-After the server gave (itself capped, so a server cannot park a feed forever)."""
+    moment = now + max(backoff(interval, error_count, cap, jitter), MIN_DELAY)
+    if retry_after is not None:
+        moment = max(moment, min(retry_after, now + cap))
+    return moment
