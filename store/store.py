@@ -81,11 +81,15 @@ def _engine(url: str) -> Engine:
 
 def open_store(url: str) -> Store:
     """Connect to the database at ``url``, apply pending migrations, return a Store."""
+    engine = _engine(url)
     try:
-        engine = _engine(url)
         migrate(engine)
     except SQLAlchemyError as exc:
+        engine.dispose()
         raise StoreError(f"cannot open the store at {make_url(url)!r}: {exc}") from exc
+    except StoreError:
+        engine.dispose()
+        raise
     return Store(engine)
 
 
