@@ -6,7 +6,11 @@
 # copies only that virtualenv, so no compiler, pip cache or source tree ships.
 #
 #   docker build -t wiretag .
-#   docker run --rm -p 8000:8000 -e WIRETAG_API_KEYS=... -v wiretag-data:/data wiretag
+#   docker run -d -p 8000:8000 -e WIRETAG_API_KEYS=... -v wiretag-data:/data wiretag
+#   docker run -d --no-healthcheck -v wiretag-data:/data wiretag python -m poller
+#
+# The service listens on 0.0.0.0 in the container and refuses to start without
+# WIRETAG_API_KEYS.  compose.yaml runs both programs against PostgreSQL.
 
 # Both stages must use the same interpreter path, or the copied venv breaks: one ARG.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
