@@ -102,7 +102,8 @@ def dedupe_key(guid: str | None, link: str | None, title: str, summary: str) -> 
 
 def _published(entry: Mapping[str, Any]) -> datetime | None:
     for name in ("published_parsed", "updated_parsed", "created_parsed"):
-        stamp = entry.get(name)
+        # dict.get: feedparser's own get() maps updated to published with a warning
+        stamp = dict.get(entry, name)  # type: ignore[call-overload]
         if stamp:
             try:
                 year, month, day, hour, minute, second = stamp[:6]

@@ -1,0 +1,88 @@
+"""Poller fixtures: a real threaded HTTP server on 127.0.0.1, a real SQLite store, the model."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# pytest runs in importlib mode (no sys.path games), so put this folder on the path for
+# the test modules' shared kit; its name is unique, so it shadows nothing.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from poller_testkit import FeedServer
+from sqlalchemy import create_engine, text
+
+from model import Model, load
+from settings import Settings
+from store import Store, open_store
+
+PG_ENV = "WIRETAG_TEST_POSTGRES_URL"
+PG_HOWTO = (
+    f"two-poller test needs PostgreSQL: set {PG_ENV}, e.g. "
+    f"{PG_ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/test (CI sets it)"
+)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A running FeedServer on 127.0.0.1, stopped after the test."""
+    server = FeedServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.closing.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def model() -> Model:
+    """The shipped model, loaded once."""
+    return load()
+
+
+@pytest.fixture
+def poll_settings(tmp_path: Path) -> Settings:
+    """Settings for tests: loopback allowed, short timeouts, a SQLite file under tmp."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        allow_private_networks=True,
+        fetch_connect_timeout=1.0,
+        fetch_read_timeout=1.0,
+        poll_concurrency=4,
+        lease_seconds=60,
+        feeds_file=tmp_path / "no-feeds.opml",
+    )
+
+
+@pytest.fixture
+def store(poll_settings: Settings) -> Iterator[Store]:
+    """A fresh SQLite store in tmp."""
+    s = open_store(poll_settings.sqlalchemy_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for this test (skipped with a how-to when unconfigured)."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(PG_HOWTO)
+    name = f"wt_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{name}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
