@@ -58,6 +58,7 @@ class Model:
         self.thresholds: dict[str, float] = {k: float(v) for k, v in card["thresholds"].items()}
         self.version: str = str(card.get("version", sha256[:12]))
         self._lean = LeanScorer(pipeline)
+        self._names = pipeline.named_steps["tfidf"].get_feature_names_out()
 
     def classify(self, items: Sequence[Item], explain: bool = True) -> list[Result]:
         """Labels, every label's score and (if asked) evidence, per item, in order."""
@@ -65,7 +66,7 @@ class Model:
         if len(documents) <= LEAN_BATCH_MAX:
             scored = [self._lean.score(d, explain, EVIDENCE_TERMS) for d in documents]
         else:
-            scored = score_batch(self.pipeline, documents, explain, EVIDENCE_TERMS)
+            scored = score_batch(self.pipeline, documents, explain, EVIDENCE_TERMS, self._names)
         return [
             self._result(item, s.scores, s.evidence, explain)
             for item, s in zip(items, scored, strict=True)

@@ -24,6 +24,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
 Evidence = dict[str, list[tuple[str, float]]]
+TIE_DIGITS = 9  # contributions equal to this many places rank by term, on both paths
 
 
 @dataclass(frozen=True)
@@ -54,36 +55,44 @@ def parts(pipeline: Pipeline) -> tuple[TfidfVectorizer, np.ndarray, np.ndarray]:
     return vectorizer, coef, intercept
 
 
-def _top_terms(
-    terms: Sequence[str], contributions: np.ndarray, k: int
-) -> list[list[tuple[str, float]]]:
-    """Per label (column), the k terms with the largest positive contribution."""
-    out = []
-    for column in contributions.T:
-        order = np.argsort(-column, kind="stable")[:k]
-        out.append([(terms[i], float(column[i])) for i in order if column[i] > 0])
+def _top_terms_batch(
+    x: sparse.csr_matrix, coef: np.ndarray, names: np.ndarray, k: int
+) -> list[list[list[tuple[str, float]]]]:
+    """Per row and label, the k features with the largest positive contribution (tf-idf x weight)."""
+    contributions = x.data[:, None] * coef[:, x.indices].T  # one row per stored value
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    out: list[list[list[tuple[str, float]]]] = [[] for _ in range(x.shape[0])]
+    for j in range(coef.shape[0]):
+        column = contributions[:, j]
+        # by row, then contribution (largest first), ties by term: the lean path's order
+        order = np.lexsort((x.indices, -np.round(column, TIE_DIGITS), rows))
+        for r in range(x.shape[0]):
+            lo, hi = x.indptr[r], min(x.indptr[r + 1], x.indptr[r] + k)
+            picked = order[lo:hi]
+            out[r].append(
+                [(str(names[x.indices[i]]), float(column[i])) for i in picked if column[i] > 0]
+            )
     return out
 
 
 def score_batch(
-    pipeline: Pipeline, documents: Sequence[str], explain: bool = True, k: int = 5
+    pipeline: Pipeline,
+    documents: Sequence[str],
+    explain: bool = True,
+    k: int = 5,
+    names: np.ndarray | None = None,
 ) -> list[Scored]:
     """Score many documents with one vectoriser pass and one matrix product."""
     vectorizer, coef, intercept = parts(pipeline)
     x = sparse.csr_matrix(vectorizer.transform(documents))
     decision = np.asarray(x @ coef.T) + intercept
-    probabilities = 1.0 / (1.0 + np.exp(-decision))
-    names = vectorizer.get_feature_names_out() if explain else None
-    results = []
-    for row in range(x.shape[0]):
-        evidence: list[list[tuple[str, float]]] = [[] for _ in intercept]
-        if names is not None:
-            lo, hi = x.indptr[row], x.indptr[row + 1]
-            idx = x.indices[lo:hi]
-            contributions = x.data[lo:hi, None] * coef[:, idx].T
-            evidence = _top_terms(names[idx], contributions, k)
-        results.append(Scored([float(p) for p in probabilities[row]], evidence))
-    return results
+    probabilities = (1.0 / (1.0 + np.exp(-decision))).tolist()
+    if not explain:
+        return [Scored(row, [[] for _ in intercept]) for row in probabilities]
+    if names is None:
+        names = vectorizer.get_feature_names_out()
+    evidence = _top_terms_batch(x, coef, names, k)
+    return [Scored(row, ev) for row, ev in zip(probabilities, evidence, strict=True)]
 
 
 class LeanScorer:
@@ -123,6 +132,7 @@ class LeanScorer:
         evidence: list[list[tuple[str, float]]] = [[] for _ in range(n_labels)]
         if explain:
             for j in range(n_labels):
-                ranked = sorted(((tf * row[j + 1] / norm, t) for t, tf, row in hits), reverse=True)
+                contributions = [(tf * row[j + 1] / norm, t) for t, tf, row in hits]
+                ranked = sorted(contributions, key=lambda ct: (-round(ct[0], TIE_DIGITS), ct[1]))
                 evidence[j] = [(t, c) for c, t in ranked[:k] if c > 0]
         return Scored(scores, evidence)

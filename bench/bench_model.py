@@ -1,0 +1,183 @@
+"""Model benchmark: throughput, single-item latency, load time and memory.
+
+Compares the shipped model with the plain baseline
+``Pipeline([TfidfVectorizer(ngram_range=(1, 2)), OneVsRestClassifier(LogisticRegression())])``
+trained on the same data, in one run:
+
+    .venv/bin/python bench/bench_model.py [--shared ../shared] [--json]
+
+Needs ../shared (the labelled corpus) beside the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import model  # noqa: E402
+from model import Item  # noqa: E402
+from training import corpus as corpus_mod  # noqa: E402
+from training.fit import SEED, label_matrix, metrics, strata  # noqa: E402
+
+
+def baseline() -> Pipeline:
+    """The stock pipeline the issue names."""
+    return Pipeline(
+        [
+            ("tfidf", TfidfVectorizer(ngram_range=(1, 2))),
+            ("clf", OneVsRestClassifier(LogisticRegression(max_iter=1000))),
+        ]
+    )
+
+
+def baseline_macro_f1(real: list, written: list) -> float:
+    """5-fold out-of-fold macro-F1 of the baseline (same folds and seed as training)."""
+    y = label_matrix(real)
+    predicted = np.zeros(y.shape, dtype=int)
+    splitter = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
+    for train_idx, test_idx in splitter.split(np.zeros(len(real)), strata(real)):
+        docs = [real[i].document for i in train_idx] + [e.document for e in written]
+        pipe = baseline().fit(docs, np.vstack([y[train_idx], label_matrix(written)]))
+        predicted[test_idx] = pipe.predict([real[i].document for i in test_idx])
+    return float(metrics(y, predicted)["macro_f1"])
+
+
+def rate(fn, batch: list, seconds: float = 3.0) -> float:
+    """Items per second of ``fn(batch)``, repeated for about ``seconds``."""
+    fn(batch)  # warm up
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn(batch)
+        done += len(batch)
+    return done / (time.perf_counter() - start)
+
+
+def latency_us(fn, repeat: int = 2000) -> dict[str, float]:
+    """Median and p99 of single calls, in microseconds."""
+    for _ in range(50):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    samples.sort()
+    return {
+        "p50": round(statistics.median(samples), 1),
+        "p99": round(samples[int(0.99 * len(samples))], 1),
+    }
+
+
+def load_in_subprocess() -> dict[str, float]:
+    """Load time and peak RSS of a fresh process that loads the shipped model."""
+    code = (
+        "import time, resource; t = time.perf_counter(); import model; m = model.load(); "
+        "m.classify([model.Item('a', 'title', 'text')]); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    seconds, kib = out.stdout.split()
+    bare = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource, sklearn, scipy, numpy; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {
+        "load_seconds_incl_imports": round(float(seconds), 3),
+        "peak_rss_mib": round(int(kib) / 1024, 1),
+        "peak_rss_mib_without_model": round(int(bare.stdout) / 1024, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    data = Path(args.shared) / "data"
+    if not data.is_dir():
+        print(f"needs the labelled corpus in {data}", file=sys.stderr)
+        return 2
+    files = [f for f in glob.glob(str(data / "*.jsonl")) if "seed_articles" not in f]
+    files += glob.glob(str(ROOT / "training/data/*.jsonl"))
+    corpus = corpus_mod.load(files)
+    real = [e for e in corpus.examples if not e.written]
+    written = [e for e in corpus.examples if e.written]
+    shipped = model.load()
+
+    base = baseline().fit([e.document for e in corpus.examples], label_matrix(corpus.examples))
+    rss = [Item(e.id, e.title, e.text) for e in real if 60 < len(e.title) + len(e.text) < 500][
+        :1000
+    ]
+    long_ = [e for e in real if len(e.text) >= 5000]
+    articles = [Item(e.id, e.title, e.text[:5000]) for e in long_][:200]
+    docs_rss = [model.compose(i.title, i.text) for i in rss]
+    docs_art = [model.compose(i.title, i.text) for i in articles]
+    one = rss[0]
+    one_doc = docs_rss[0]
+
+    results = {
+        "items": {
+            "rss": len(rss),
+            "rss_mean_chars": round(statistics.mean(map(len, docs_rss))),
+            "articles": len(articles),
+            "article_mean_chars": round(statistics.mean(map(len, docs_art))),
+        },
+        "throughput_items_per_s": {
+            "wiretag_rss_batch": round(rate(lambda b: shipped.classify(b), rss)),
+            "baseline_rss_batch": round(rate(lambda b: base.predict_proba(b), docs_rss)),
+            "wiretag_article_batch": round(rate(lambda b: shipped.classify(b), articles)),
+            "baseline_article_batch": round(rate(lambda b: base.predict_proba(b), docs_art)),
+        },
+        "single_item_us": {
+            "wiretag_with_evidence": latency_us(lambda: shipped.classify([one])),
+            "wiretag_without_evidence": latency_us(lambda: shipped.classify([one], explain=False)),
+            "stock_pipeline_predict_proba": latency_us(
+                lambda: shipped.pipeline.predict_proba([one_doc]), 500
+            ),
+            "baseline_predict_proba": latency_us(lambda: base.predict_proba([one_doc]), 500),
+        },
+        "macro_f1": {
+            "wiretag_nested_cv_from_card": shipped.card["cross_validation"]["overall"]["macro_f1"],
+            "baseline_5fold_oof": round(baseline_macro_f1(real, written), 4),
+        },
+        "memory": load_in_subprocess(),
+        "artifact_bytes": (model.SHIPPED_DIR / model.ARTIFACT_NAME).stat().st_size,
+        "bench_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    t = results["throughput_items_per_s"]
+    results["speedup_vs_baseline"] = {
+        "rss": round(t["wiretag_rss_batch"] / t["baseline_rss_batch"], 2),
+        "articles": round(t["wiretag_article_batch"] / t["baseline_article_batch"], 2),
+    }
+    print(json.dumps(results, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

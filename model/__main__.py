@@ -1,0 +1,94 @@
+"""``python -m model classify [--model DIR] < items.jsonl > out.jsonl``
+
+Input: one JSON object per line, ``{"id", "title", "text"}`` (``"summary"`` is accepted for
+``"text"``).  Output: one line per good input line, ``{"id", "labels", "scores", "evidence"}``.
+A bad line is reported on stderr with its line number; the good lines are still written,
+and the exit status is 1 if any line was bad (2 if the model cannot be loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+from model import Item, ModelError, load
+
+BATCH = 256
+
+
+class LineError(ValueError):
+    """One input line that cannot be classified."""
+
+
+def parse_item(raw: str) -> Item:
+    """Turn one JSON line into an :class:`Item`, or raise :class:`LineError`."""
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise LineError(f"invalid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise LineError("a line must be a JSON object")
+    item_id = obj.get("id")
+    title = obj.get("title", "")
+    text = obj.get("text", obj.get("summary", ""))
+    if item_id is not None and not isinstance(item_id, str | int):
+        raise LineError('"id" must be a string or a number')
+    if not isinstance(title, str) or not isinstance(text, str):
+        raise LineError('"title" and "text" must be strings')
+    if not title.strip() and not text.strip():
+        raise LineError('the item has neither "title" nor "text"')
+    return Item(None if item_id is None else str(item_id), title, text)
+
+
+def _batches(lines: IO[str], errors: IO[str]) -> Iterator[tuple[list[Item], int]]:
+    """Good items in batches, reporting bad lines as they are met; yields (batch, bad count)."""
+    batch: list[Item] = []
+    bad = 0
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            batch.append(parse_item(raw))
+        except LineError as exc:
+            bad += 1
+            print(f"line {number}: {exc}", file=errors)
+        if len(batch) >= BATCH:
+            yield batch, bad
+            batch, bad = [], 0
+    yield batch, bad
+
+
+def classify_stream(model_dir: str | None, lines: IO[str], out: IO[str], errors: IO[str]) -> int:
+    """Classify every good line of ``lines`` into ``out``; return the exit status."""
+    try:
+        model = load(model_dir)
+    except ModelError as exc:
+        print(f"error: {exc}", file=errors)
+        return 2
+    failed = 0
+    for batch, bad in _batches(lines, errors):
+        failed += bad
+        for result in model.classify(batch) if batch else []:
+            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m model``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    classify = sub.add_parser("classify", help="classify JSON lines from stdin to stdout")
+    classify.add_argument("--model", default=None, help="model directory (default: shipped)")
+    args = parser.parse_args(argv)
+    return classify_stream(args.model, sys.stdin, sys.stdout, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

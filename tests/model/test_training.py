@@ -1,0 +1,93 @@
+"""Training end to end on the tiny corpus: artifact, card, determinism, evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import model
+from model import LABELS, Item
+from training import train as train_mod
+from training.__main__ import main as training_main
+
+
+def test_train_writes_artifact_and_a_complete_card(tiny_model_dir: Path, tiny_corpus: Path) -> None:
+    card = json.loads((tiny_model_dir / "card.json").read_text())
+    assert card["labels"] == list(LABELS)
+    assert set(card["thresholds"]) == set(LABELS)
+    assert all(0 < t < 1 for t in card["thresholds"].values())
+    assert card["artifact_sha256"] == model.sha256_file(tiny_model_dir / "wiretag.joblib")
+    assert set(card["versions"]) >= {"python", "scikit-learn", "numpy"}
+    assert card["data"]["files"][str(tiny_corpus)]["items"] == 40
+    assert card["data"]["items_by_origin"]["real"]["recruitment"] == 8
+    cv = card["cross_validation"]["overall"]
+    assert set(cv["per_label"]) == set(LABELS)
+    assert 0.0 <= cv["macro_f1"] <= 1.0
+    assert card["hyperparameters"]["vectorizer"] in {"word1", "word12", "word13"}
+    assert len(card["top_terms"]["attack"]) == 15
+
+
+def test_tiny_model_learns_the_templates(tiny_model_dir: Path) -> None:
+    loaded = model.load(tiny_model_dir)
+    results = loaded.classify(
+        [
+            Item("1", "Army recaptures Tikrit from Islamic State as fighters retreat", ""),
+            Item("2", "Central bank holds interest rates as inflation cools", ""),
+        ]
+    )
+    assert "territorial_loss" in results[0].labels
+    assert results[1].labels == []
+
+
+def test_training_twice_gives_the_same_metrics(
+    tiny_model_dir: Path, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    train_mod.train([str(tiny_corpus)], [], [], str(tmp_path), folds=3, inner_folds=2)
+    again = json.loads((tmp_path / "card.json").read_text())
+    first = json.loads((tiny_model_dir / "card.json").read_text())
+    assert again["cross_validation"] == first["cross_validation"]
+    assert again["thresholds"] == first["thresholds"]
+
+
+def test_written_items_never_enter_evaluation(tiny_corpus: Path, tmp_path: Path) -> None:
+    written = tmp_path / "written.jsonl"
+    written.write_text(
+        json.dumps(
+            {
+                "id": "w1",
+                "title": "Imams preach against extremism online",
+                "text": "",
+                "labels": ["counter_propaganda"],
+                "source": "written",
+            }
+        )
+        + "\n"
+    )
+    card = train_mod.train([str(tiny_corpus), str(written)], [], [], str(tmp_path / "m"), 3, 2)
+    assert card["cross_validation"]["overall"]["items"] == 40  # the 40 real ones only
+    assert card["data"]["items_by_origin"]["written"]["items"] == 1
+
+
+def test_evaluate_command_prints_json(
+    tiny_model_dir: Path, tiny_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = training_main(
+        ["evaluate", "--data", str(tiny_corpus), "--model", str(tiny_model_dir), "--json"]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(report) >= {"macro_f1", "micro_f1", "per_label"}
+    assert set(report["per_label"]["attack"]) == {"precision", "recall", "f1", "support"}
+    assert report["per_label"]["attack"]["support"] == 8
+
+
+def test_train_command_reports_a_corpus_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "title": "t", "text": "", "labels": ["nope"]}\n')
+    code = training_main(["train", "--data", str(bad), "--out", str(tmp_path / "m")])
+    assert code == 2
+    assert f"{bad}:1: unknown label" in capsys.readouterr().err
