@@ -1,0 +1,473 @@
+"""Load benchmark of the HTTP service, against an empty Flask endpoint served the same way.
+
+    .venv/bin/python bench/bench_service.py            # full run (about 2 minutes)
+    .venv/bin/python bench/bench_service.py --quick    # a few seconds per figure
+
+Starts two gunicorns with the same ``gunicorn.conf.py`` and WIRETAG_ settings: one serves
+wiretag (``service:create_app()``), the other an empty Flask endpoint that parses the JSON
+body and returns a constant (``bench_service:empty_app()``).  It measures, in one run:
+
+* req/s of ``POST /v1/classify`` with one RSS-size item, against the empty endpoint;
+* p50 / p99 latency at 16 concurrent connections;
+* items/s with batches of 100;
+* memory per worker (RSS, and PSS, which shares the preloaded model fairly);
+* a long load (60 s by default) at 16 connections, counting errors.
+
+The results go to stdout as JSON, a human summary to stderr.
+
+The load generator is ``wrk`` (``apt-get install wrk`` on Debian/Ubuntu, ``brew install
+wrk`` on macOS): written in C, it is not the bottleneck.  Without it, a bounded Python
+client (threads, raw HTTP/1.1 on sockets) is used, and the summary says so: its own CPU
+use then weighs on the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+# One RSS entry: a headline and a summary of the size feeds carry (about 400 characters).
+RSS_ITEM = {
+    "id": "rss-1",
+    "title": "Militants seize town as army retreats from the northern province",
+    "summary": (
+        "Fighters captured the town after government forces withdrew overnight, residents "
+        "said, while a suicide bomber killed 12 people at a checkpoint on the road to the "
+        "provincial capital. The group claimed the attack in a statement on its news agency. "
+        "Officials said reinforcements were being sent and promised to retake the town."
+    ),
+    "url": "https://example.org/news/1",
+}
+
+
+def empty_app() -> Any:
+    """The baseline: a Flask endpoint that parses the JSON body and returns a constant."""
+    from flask import Flask, request
+
+    app = Flask("empty", static_folder=None)
+
+    @app.post("/v1/classify")
+    def classify() -> dict[str, bool]:
+        request.get_json()
+        return {"ok": True}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running gunicorn: its master pid and the URL it answers on."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def worker_pids(self) -> list[int]:
+        """The master's children (gunicorn's workers)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@contextmanager
+def serve(
+    name: str, app: str, env: dict[str, str], log_dir: Path, extra: list[str]
+) -> Iterator[Server]:
+    """Start gunicorn for ``app`` with wiretag's config; stop it (SIGTERM) afterwards."""
+    port = free_port()
+    env = {**env, "WIRETAG_BIND": f"127.0.0.1:{port}"}
+    errors = (log_dir / f"{name}.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(GUNICORN),
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            "--pythonpath",
+            str(ROOT / "bench"),
+            *extra,
+            app,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,  # the access log: one JSON line per request
+        stderr=errors,
+    )
+    server = Server(name, process, f"http://127.0.0.1:{port}")
+    try:
+        wait_until_up(server, port)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        errors.close()
+
+
+def wait_until_up(server: Server, port: int, timeout: float = 60.0) -> None:
+    """Poll /healthz until it answers 200, or fail if gunicorn exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name}: gunicorn exited with {server.process.returncode}")
+        try:
+            status, _ = raw_request(port, "GET", "/healthz", b"", timeout=2.0)
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{server.name}: not up after {timeout} s")
+
+
+def raw_request(
+    port: int, method: str, path: str, body: bytes, timeout: float = 10.0
+) -> tuple[int, bytes]:
+    """One HTTP/1.1 request on a fresh connection (what gunicorn's sync workers serve)."""
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head + body)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+    return status, data.partition(b"\r\n\r\n")[2]
+
+
+@dataclass
+class Load:
+    """The outcome of one load run."""
+
+    target: str
+    connections: int
+    seconds: float
+    requests: int
+    errors: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    tool: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = {body}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write("WRKJSON " .. string.format(
+    '{{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}}',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout) .. "\\n")
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    """A Lua long-bracket string holding ``text`` verbatim."""
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    eq = "=" * level
+    return f"[{eq}[{text}]{eq}]"
+
+
+def wrk_load(url: str, body: bytes, connections: int, seconds: float, threads: int) -> Load:
+    """Drive ``url`` with wrk for ``seconds``; non-2xx answers and socket errors count."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT.format(body=lua_string(body.decode())))
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+    r = json.loads(line.removeprefix("WRKJSON "))
+    # wrk counts a reconnect after gunicorn's "Connection: close" as nothing; real errors:
+    errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    duration = r["duration_us"] / 1e6
+    return Load(
+        url,
+        connections,
+        duration,
+        r["requests"],
+        errors,
+        r["requests"] / duration,
+        r["p50_us"] / 1000,
+        r["p99_us"] / 1000,
+        "wrk",
+        r,
+    )
+
+
+def python_load(url: str, body: bytes, connections: int, seconds: float) -> Load:
+    """Bounded fallback client: one thread per connection until the deadline."""
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    path = "/" + url.split("/", 3)[3]
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    failures = [0] * connections
+    deadline = time.monotonic() + seconds
+    cap = 200_000  # per thread: a bound on count as well as on time
+
+    def worker(slot: int) -> None:
+        while time.monotonic() < deadline and len(latencies[slot]) < cap:
+            start = time.perf_counter()
+            try:
+                status, _ = raw_request(port, "POST", path, body)
+                ok = 200 <= status < 300
+            except OSError:
+                ok = False
+            latencies[slot].append(time.perf_counter() - start)
+            failures[slot] += not ok
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    every = sorted(x for slot in latencies for x in slot)
+    p = (
+        (lambda q: every[min(len(every) - 1, int(q * len(every)))] * 1000)
+        if every
+        else (lambda q: 0.0)
+    )
+    return Load(
+        url,
+        connections,
+        elapsed,
+        len(every),
+        sum(failures),
+        len(every) / elapsed,
+        p(0.50),
+        p(0.99),
+        "python",
+    )
+
+
+def run_load(url: str, body: bytes, connections: int, seconds: float, threads: int) -> Load:
+    """wrk when installed, else the Python client."""
+    if shutil.which("wrk"):
+        return wrk_load(url, body, connections, seconds, threads)
+    return python_load(url, body, connections, seconds)
+
+
+def memory(server: Server) -> list[dict[str, Any]]:
+    """RSS and PSS (MiB) of each worker; PSS splits the preloaded model between them."""
+    rows = []
+    for pid in server.worker_pids():
+        rollup = Path(f"/proc/{pid}/smaps_rollup")
+        values = {}
+        for line in rollup.read_text().splitlines() if rollup.exists() else []:
+            key, _, rest = line.partition(":")
+            if key in {"Rss", "Pss"}:
+                values[key.lower()] = round(int(rest.split()[0]) / 1024, 1)
+        rows.append({"pid": pid, "rss_mib": values.get("rss"), "pss_mib": values.get("pss")})
+    return rows
+
+
+def check_answer(server: Server, body: bytes, expect: int) -> None:
+    """Make sure the endpoint really answers before it is measured."""
+    port = int(server.url.rsplit(":", 1)[1])
+    status, answer = raw_request(port, "POST", "/v1/classify", body)
+    if status != 200:
+        raise SystemExit(f"{server.name}: /v1/classify answered {status}: {answer[:300]!r}")
+    results = json.loads(answer).get("results")
+    if expect and (not isinstance(results, list) or len(results) != expect):
+        raise SystemExit(f"{server.name}: expected {expect} results, got {answer[:300]!r}")
+
+
+def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    """Every figure of the benchmark, in one run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIRETAG_")}
+    env.update({"WIRETAG_DATA_DIR": str(log_dir / "data"), "WIRETAG_WORKERS": str(args.workers)})
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each gunicorn makes its own
+    one = json.dumps(RSS_ITEM).encode()
+    batch = json.dumps({"items": [{**RSS_ITEM, "id": f"rss-{i}"} for i in range(100)]}).encode()
+    c, secs, t = args.connections, args.seconds, args.wrk_threads
+    extra = args.gunicorn_args.split()
+    with (
+        serve("wiretag", "service:create_app()", env, log_dir, extra) as wt,
+        serve("empty", "bench_service:empty_app()", env, log_dir, extra) as empty,
+    ):
+        check_answer(wt, one, 1)
+        check_answer(wt, batch, 100)
+        check_answer(empty, one, 0)
+        classify_url, empty_url = wt.url + "/v1/classify", empty.url + "/v1/classify"
+        run_load(classify_url, one, c, min(secs, 3), t)  # warm up both
+        run_load(empty_url, one, c, min(secs, 3), t)
+        # alternate the two, so a noisy neighbour on the machine weighs on both alike
+        rounds = [
+            (run_load(empty_url, one, c, secs, t), run_load(classify_url, one, c, secs, t))
+            for _ in range(args.rounds)
+        ]
+        batches = run_load(classify_url, batch, c, secs, t)
+        mem = {"wiretag": memory(wt), "empty": memory(empty)}
+        soak = run_load(classify_url, one, c, args.load_seconds, t)
+        mem_after = memory(wt)
+    return summarise(args, rounds, batches, soak, mem, mem_after)
+
+
+def summarise(
+    args: argparse.Namespace,
+    rounds: list[tuple[Load, Load]],
+    batches: Load,
+    soak: Load,
+    mem: dict[str, Any],
+    mem_after: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The JSON report: medians over the alternated rounds, plus every raw run."""
+    empty_rps = statistics.median(e.rps for e, _ in rounds)
+    wiretag_rps = statistics.median(w.rps for _, w in rounds)
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "settings": {
+            "workers": args.workers,
+            "connections": args.connections,
+            "seconds_per_run": args.seconds,
+            "rounds": args.rounds,
+            "load_seconds": args.load_seconds,
+            "tool": rounds[0][1].tool,
+        },
+        "single_item": {
+            "empty_rps": round(empty_rps, 1),
+            "wiretag_rps": round(wiretag_rps, 1),
+            "ratio": round(wiretag_rps / empty_rps, 3),
+            "wiretag_p50_ms": round(statistics.median(w.p50_ms for _, w in rounds), 2),
+            "wiretag_p99_ms": round(statistics.median(w.p99_ms for _, w in rounds), 2),
+            "empty_p50_ms": round(statistics.median(e.p50_ms for e, _ in rounds), 2),
+            "empty_p99_ms": round(statistics.median(e.p99_ms for e, _ in rounds), 2),
+        },
+        "batch_100": {
+            "rps": round(batches.rps, 1),
+            "items_per_s": round(batches.rps * 100),
+            "p50_ms": round(batches.p50_ms, 2),
+            "p99_ms": round(batches.p99_ms, 2),
+            "errors": batches.errors,
+        },
+        "memory": {**mem, "wiretag_after_load": mem_after},
+        "load": {
+            "seconds": round(soak.seconds, 1),
+            "requests": soak.requests,
+            "errors": soak.errors,
+            "rps": round(soak.rps, 1),
+            "p50_ms": round(soak.p50_ms, 2),
+            "p99_ms": round(soak.p99_ms, 2),
+        },
+        "runs": [[asdict(e), asdict(w)] for e, w in rounds],
+    }
+
+
+def human(report: dict[str, Any]) -> str:
+    """A few lines for a person."""
+    s, b, load = report["single_item"], report["batch_100"], report["load"]
+    workers = report["memory"]["wiretag"]
+    tool = report["settings"]["tool"]
+    lines = [
+        f"load generator: {tool}"
+        + (
+            ""
+            if tool == "wrk"
+            else " (install wrk for figures that do not include the client's own CPU use)"
+        ),
+        f"one RSS item, {report['settings']['connections']} connections, "
+        f"{report['settings']['workers']} workers:",
+        f"  wiretag {s['wiretag_rps']:.0f} req/s vs empty endpoint {s['empty_rps']:.0f} req/s"
+        f" = {100 * s['ratio']:.0f} % (aim >= 70 %)",
+        f"  latency p50 {s['wiretag_p50_ms']} ms, p99 {s['wiretag_p99_ms']} ms (aim p99 <= 10 ms);"
+        f" empty endpoint p50 {s['empty_p50_ms']} ms, p99 {s['empty_p99_ms']} ms",
+        f"batches of 100: {b['items_per_s']} items/s ({b['rps']} req/s, p99 {b['p99_ms']} ms)",
+        "memory per worker: "
+        + ", ".join(f"RSS {w['rss_mib']} MiB / PSS {w['pss_mib']} MiB" for w in workers),
+        f"load: {load['requests']} requests in {load['seconds']} s, {load['errors']} errors"
+        f" ({load['rps']} req/s, p99 {load['p99_ms']} ms)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; JSON to stdout, the summary to stderr."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated empty/wiretag runs")
+    parser.add_argument("--load-seconds", type=float, default=60.0, help="the long load's length")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="WIRETAG_WORKERS for both servers")
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument(
+        "--gunicorn-args", default="", help="extra gunicorn options for both servers (to compare)"
+    )
+    parser.add_argument("--quick", action="store_true", help="2 s runs, 1 round, 5 s load")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.rounds, args.load_seconds = 2.0, 1, 5.0
+    if not shutil.which("wrk"):
+        print("wrk not found (apt-get install wrk): using the Python client", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="wiretag-bench-") as tmp:
+        try:
+            report = measure(args, Path(tmp))
+        except SystemExit:
+            for log in Path(tmp).glob("*.log"):
+                print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
+            raise
+    json.dump(report, sys.stdout, indent=2)
+    print(file=sys.stdout)
+    print(human(report), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""gunicorn settings for wiretag's service.
+
+    gunicorn -c gunicorn.conf.py 'service:create_app()'
+
+Bind address, worker count, log level and the request timeout come from the WIRETAG_
+settings (read and validated here, once).  The app is preloaded, so the model is loaded
+once in the master and shared by the forked workers.  SIGHUP (or an authenticated
+``POST /v1/model/reload``) reloads the model in the master, then gunicorn starts new
+workers and retires the old ones gracefully: requests in flight finish.  A model that
+fails its card check is refused and the old one keeps serving.
+
+Prometheus: every process writes its samples under PROMETHEUS_MULTIPROC_DIR.  If it is not
+set, a fresh temporary directory is made (and removed when the master exits); either way
+it is emptied at start, and each dead worker's live gauges are dropped.
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import settings as wiretag_settings
+
+try:
+    _settings = wiretag_settings.from_env()
+except wiretag_settings.SettingsError as exc:
+    raise SystemExit(f"wiretag: {exc}") from None
+
+
+def _remove_if_owner(path: str, owner_pid: int) -> None:
+    # forked workers inherit atexit handlers: only the master that made the directory cleans it
+    if os.getpid() == owner_pid:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _metrics_dir() -> str:
+    """The shared metrics directory; must be in the environment before prometheus_client loads."""
+    existing = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if existing:
+        Path(existing).mkdir(parents=True, exist_ok=True)
+        return existing
+    path = tempfile.mkdtemp(prefix="wiretag-metrics-")
+    atexit.register(_remove_if_owner, path, os.getpid())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
+METRICS_DIR = _metrics_dir()
+
+bind = [_settings.bind]
+workers = _settings.workers
+worker_class = "sync"  # CPU-bound scoring: one request per process, no GIL contention
+preload_app = True
+timeout = _settings.request_timeout  # a worker silent this long is killed and replaced
+graceful_timeout = 30  # time for requests in flight to finish on reload or stop
+keepalive = 2
+limit_request_line = 8190
+limit_request_fields = 100
+proc_name = "wiretag"
+SHM = "/dev/shm"  # noqa: S108  # the heartbeat file in memory: a slow disk cannot stall it
+if Path(SHM).is_dir():
+    worker_tmp_dir = SHM
+
+loglevel = _settings.log_level.lower()
+accesslog = "-"
+errorlog = "-"
+logger_class = "service.logs.GunicornLogger"  # JSON lines for access, errors and the app
+
+
+def on_starting(server):
+    """Refuse an open bind without keys (the bind may come from the command line), and
+    start from an empty metrics directory."""
+    from service.errors import UnsafeExposure
+    from service.security import check_exposure
+
+    try:
+        check_exposure(server.cfg.bind, _settings.api_keys)
+    except UnsafeExposure as exc:
+        raise RuntimeError(f"wiretag: {exc}") from None
+    for stale in Path(METRICS_DIR).glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+def on_reload(server):
+    """SIGHUP: reload the model in the master before the new workers fork from it."""
+    from service import reload_model
+
+    reload_model(server.app.wsgi())
+
+
+def post_fork(server, worker):
+    """Let the worker's ``POST /v1/model/reload`` reach the master."""
+    from service import attach_master
+
+    attach_master(server.app.wsgi(), server.pid)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the shared metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
