@@ -99,10 +99,16 @@ def test_summary_is_used_when_there_is_no_text(client: FlaskClient) -> None:
     assert as_text["results"][0]["scores"] == as_summary["results"][0]["scores"]
 
 
-def test_long_text_is_cut_and_the_answer_says_so(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path, max_text_chars=200))
-    client = app.test_client()
-    long_item = {"id": "long", "title": "Bombing", "text": ONE_ITEM["text"] + " filler" * 500}
+@pytest.fixture(scope="module")
+def tight(module_tmp: Path) -> FlaskClient:
+    """A client of a service with small limits: 200 characters, 3 items, 4000 bytes."""
+    settings = make_settings(module_tmp, max_text_chars=200, max_items=3, max_body_bytes=4000)
+    return create_app(settings).test_client()
+
+
+def test_long_text_is_cut_and_the_answer_says_so(tight: FlaskClient) -> None:
+    client = tight
+    long_item = {"id": "long", "title": "Bombing", "text": ONE_ITEM["text"] + " filler" * 100}
     cut_body = {"id": "cut", "title": "Bombing", "text": long_item["text"][:200]}
     answer = post(client, {"items": [long_item, cut_body]}).get_json()["results"]
     assert answer[0]["truncated"] is True
@@ -110,7 +116,7 @@ def test_long_text_is_cut_and_the_answer_says_so(tmp_path: Path) -> None:
     # what was scored is exactly the first 200 characters
     assert answer[0]["scores"] == answer[1]["scores"]
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert "wiretag_texts_truncated_total 1.0" in metrics
+    assert "wiretag_texts_truncated_total 1.0" in metrics  # the only cut text of this app
 
 
 def test_unknown_item_fields_are_ignored(client: FlaskClient) -> None:
@@ -203,8 +209,8 @@ def test_a_bad_query_argument_is_422(client: FlaskClient, query: str) -> None:
     assert error["field"] in {"explain", "explian"}
 
 
-def test_too_many_items_is_413(tmp_path: Path) -> None:
-    client = create_app(make_settings(tmp_path, max_items=3)).test_client()
+def test_too_many_items_is_413(tight: FlaskClient) -> None:
+    client = tight
     assert post(client, {"items": [ONE_ITEM] * 3}).status_code == 200
     error = error_of(post(client, {"items": [ONE_ITEM] * 4}), 413, "too_many_items")
     assert "at most 3" in error["message"]
@@ -216,25 +222,31 @@ def test_the_default_item_limit_is_256(client: FlaskClient) -> None:
     error_of(post(client, {"items": [item] * 257}), 413, "too_many_items")
 
 
-def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
-    client = create_app(make_settings(tmp_path, max_body_bytes=1000)).test_client()
-    small = {"title": "x", "text": "y" * 800}
-    assert post(client, small).status_code == 200
-    error_of(post(client, {"title": "x", "text": "y" * 1000}), 413, "body_too_large")
+def test_a_body_over_the_limit_is_413(tight: FlaskClient) -> None:
+    exactly = json.dumps({"title": "x", "text": "y" * 4000})[: 4000 - 2] + '"}'
+    assert len(exactly) == 4000
+    ok = tight.post("/v1/classify", data=exactly, content_type="application/json")
+    assert ok.status_code == 200
+    error_of(post(tight, {"title": "x", "text": "y" * 4000}), 413, "body_too_large")
 
 
-def test_a_body_over_the_limit_without_length_is_413_while_reading(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path, max_body_bytes=1000))
-    raw = json.dumps({"title": "x", "text": "y" * 5000}).encode()
+@pytest.mark.parametrize(("size", "status"), [(4000, 200), (4001, 413), (50_000, 413)])
+def test_a_body_without_length_is_counted_while_reading(
+    tight: FlaskClient, size: int, status: int
+) -> None:
+    raw = (json.dumps({"title": "x", "text": "y" * size})[: size - 2] + '"}').encode()
+    assert len(raw) == size
     # no Content-Length: the body is read as a stream (gunicorn marks it terminated)
     environ = {"wsgi.input": BytesIO(raw), "wsgi.input_terminated": True}
-    response = app.test_client().post(
+    response = tight.post(
         "/v1/classify",
         content_type="application/json",
         environ_overrides=environ,
         headers={"Transfer-Encoding": "chunked"},
     )
-    error_of(response, 413, "body_too_large")
+    assert response.status_code == status
+    if status == 413:
+        error_of(response, 413, "body_too_large")
 
 
 def test_the_default_body_limit_is_one_mebibyte(client: FlaskClient) -> None:
