@@ -188,23 +188,29 @@ class Poller:
         if self._own_fetcher is not None:
             self._own_fetcher.close()
 
-    def _fill(self, due_before: datetime | None) -> int:
-        """Lease due feeds into free fetch slots; return how many were started."""
-        room = self.settings.poll_concurrency - len(self._inflight)
-        if room <= 0 or self.stop.is_set():
-            return 0
+    def _fill(self, due_before: datetime | None) -> bool:
+        """Lease due feeds into free fetch slots; True when fewer were due than asked for.
+
+        While fetches are in flight it waits for half the slots to free up, so that one
+        lease transaction serves several feeds instead of one per finished fetch.
+        """
+        concurrency = self.settings.poll_concurrency
+        room = concurrency - len(self._inflight)
+        wanted = max(1, concurrency // 2) if self._inflight else 1
+        if room < wanted or self.stop.is_set():
+            return False
         try:
             feeds = self.store.claim_due_feeds(
                 self.owner, room, self.settings.lease_seconds, now=self.now(), due_before=due_before
             )
         except StoreError as exc:  # the database is away: try again next tick
             log.error("cannot lease feeds: %s", exc)
-            return 0
+            return False
         busy = {f.id for f in self._inflight.values()}
         for feed in feeds:
             if feed.id not in busy:  # a lease outlived by a slow fetch: one fetch is enough
                 self._inflight[self._pool.submit(fetch_and_parse, feed, self.fetch)] = feed
-        return len(feeds)
+        return len(feeds) < room
 
     def _drain(self, timeout: float | None) -> list[Outcome]:
         """Store the fetches that finish within ``timeout``."""
@@ -255,8 +261,7 @@ class Poller:
         exhausted = False
         while True:
             if not exhausted:
-                room = self.settings.poll_concurrency - len(self._inflight)
-                exhausted = room > 0 and self._fill(due_before=start) < room
+                exhausted = self._fill(due_before=start)
             if not self._inflight:
                 return outcomes
             outcomes.extend(self._drain(timeout=None))
