@@ -31,14 +31,20 @@ LEASE_SECONDS = 120
 Post = Callable[[str, dict[str, Any]], int]
 
 
-def http_post(timeout: float = 10.0) -> Post:
-    """A POST function over one httpx client: returns the status; raises httpx errors."""
-    client = httpx.Client(timeout=timeout, trust_env=False, headers={"User-Agent": USER_AGENT})
+class HttpPoster:
+    """POSTs JSON over one httpx client: returns the status, raises httpx errors."""
 
-    def post(url: str, payload: dict[str, Any]) -> int:
-        return client.post(url, json=payload).status_code
+    def __init__(self, timeout: float = 10.0) -> None:
+        self._client = httpx.Client(
+            timeout=timeout, trust_env=False, headers={"User-Agent": USER_AGENT}
+        )
 
-    return post
+    def __call__(self, url: str, payload: dict[str, Any]) -> int:
+        return self._client.post(url, json=payload).status_code
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._client.close()
 
 
 def retry_at(attempts: int, now: datetime, cap: timedelta, jitter: float) -> datetime:
@@ -107,7 +113,8 @@ class Deliverer(threading.Thread):
     ) -> None:
         super().__init__(name="webhooks", daemon=True)
         self.store, self.settings = store, settings
-        self.post = post or http_post()
+        self._own_poster = HttpPoster() if post is None else None
+        self.post: Post = post or self._own_poster  # type: ignore[assignment]
         self.now = now
         self.idle_seconds = idle_seconds
         self.stop = threading.Event()
@@ -122,3 +129,5 @@ class Deliverer(threading.Thread):
                 busy = 0
             if busy < BATCH:
                 self.stop.wait(self.idle_seconds)
+        if self._own_poster is not None:
+            self._own_poster.close()

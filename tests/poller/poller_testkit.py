@@ -31,6 +31,11 @@ class Request(BaseHTTPRequestHandler):
     server: FeedServer
     protocol_version = "HTTP/1.1"
 
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.bodies[self.path.split("?")[0]].append(self.rfile.read(length))
+        self.do_GET()
+
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         self.server.record(path, dict(self.headers.items()))
@@ -68,6 +73,7 @@ class FeedServer(ThreadingHTTPServer):
         self.routes: dict[str, Handler] = {}
         self.hits: Counter[str] = Counter()
         self.request_headers: dict[str, list[dict[str, str]]] = defaultdict(list)
+        self.bodies: dict[str, list[bytes]] = defaultdict(list)  # POSTed bodies per path
         self.active: Counter[str] = Counter()
         self.max_active: Counter[str] = Counter()
         self.closing = threading.Event()
