@@ -13,6 +13,7 @@ Exceptions::
     ├── NotAFeed            feedparser found neither a feed nor entries in the body
     └── OPMLError           an OPML file could not be read
     UnsafeURL (ValueError)  a URL that is not http(s) or reaches a non-public address
+    └── UnresolvableHost    its host does not resolve (now)
 """
 
 from poller.errors import (
@@ -24,7 +25,7 @@ from poller.errors import (
     TooManyRedirects,
 )
 from poller.parse import NotAFeed
-from poller.urls import UnsafeURL, check_feed_url
+from poller.urls import UnresolvableHost, UnsafeURL, check_feed_url
 
 __all__ = [
     "FeedTooLarge",
@@ -34,6 +35,7 @@ __all__ = [
     "OPMLError",
     "PollerError",
     "TooManyRedirects",
+    "UnresolvableHost",
     "UnsafeURL",
     "check_feed_url",
 ]

@@ -67,6 +67,8 @@ def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -
         report = feed_list.import_opml(store, settings, args.file)
         for url, reason in report.refused:
             print(f"refused {url}: {reason}", file=sys.stderr)
+        for url in report.unresolved:
+            print(f"warning: {url} does not resolve now; added, and checked at every fetch")
         print(
             f"imported {len(report.added)} feeds, {len(report.present)} already present, "
             f"{len(report.refused)} refused"

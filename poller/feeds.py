@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from poller.opml import read_opml
-from poller.urls import UnsafeURL, check_feed_url, normalise
+from poller.urls import UnresolvableHost, UnsafeURL, check_feed_url, normalise
 from settings import Settings
 from store import Feed, FeedExists, Store
 
@@ -19,6 +19,7 @@ class ImportReport:
     """What an OPML import did."""
 
     added: list[Feed] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)  # added, though DNS fails for now
     present: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
 
@@ -40,7 +41,14 @@ def import_opml(store: Store, settings: Settings, path: Path) -> ImportReport:
     report = ImportReport()
     for outline in read_opml(path):
         try:
-            report.added.append(add_feed(store, settings, outline.url, title=outline.title))
+            try:
+                safe = check_feed_url(outline.url, allow_private=settings.allow_private_networks)
+            except UnresolvableHost:
+                # A list imported while DNS is down (first start, offline build) must not
+                # lose its feeds; every fetch checks the addresses again anyway.
+                safe = normalise(outline.url)
+                report.unresolved.append(outline.url)
+            report.added.append(store.add_feed(safe, title=outline.title))
         except FeedExists:
             report.present.append(outline.url)
         except UnsafeURL as exc:

@@ -21,6 +21,10 @@ class UnsafeURL(ValueError):
     """A feed URL wiretag refuses to fetch (scheme, host or the addresses it resolves to)."""
 
 
+class UnresolvableHost(UnsafeURL):
+    """The URL's host does not resolve (now): nothing to connect to."""
+
+
 def system_resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to, through the system resolver."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -67,9 +71,9 @@ def resolve_public(
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:
-        raise UnsafeURL(f"{host} does not resolve: {exc}") from None
+        raise UnresolvableHost(f"{host} does not resolve: {exc}") from None
     if not addresses:
-        raise UnsafeURL(f"{host} does not resolve")
+        raise UnresolvableHost(f"{host} does not resolve")
     if not allow_private:
         for text in addresses:
             reason = refusal(ipaddress.ip_address(text.split("%")[0]))

@@ -157,6 +157,7 @@ def test_feeds_commands(
         "<?xml version='1.0'?><opml version='2.0'><body><outline text='group'>"
         f"<outline type='rss' text='One' xmlUrl='{feed_server.url('/one')}'/>"
         f"<outline type='rss' text='Again' xmlUrl='{url}'/>"
+        "<outline type='rss' text='Offline' xmlUrl='http://no-such-host.invalid/rss'/>"
         "<outline type='rss' text='Bad' xmlUrl='gopher://x/'/></outline></body></opml>"
     )
     assert main(["feeds", "import", str(opml)]) == 0
@@ -165,13 +166,18 @@ def test_feeds_commands(
     assert main(["feeds", "remove", "999"]) == 1
     out, err = capsys.readouterr()
     assert "added feed 1" in out and "feed already present" in err and "not an http(s)" in err
-    assert "imported 1 feeds, 1 already present, 1 refused" in out
+    assert "imported 2 feeds, 1 already present, 1 refused" in out
+    assert "no-such-host.invalid/rss does not resolve now" in out
     assert url in out and feed_server.url("/one") in out and "removed feed 1" in out
     assert "no feed 999" in err
     s = open_store(Settings(data_dir=data_dir).sqlalchemy_url)
     try:
-        assert [f.url for f in s.list_feeds()] == [feed_server.url("/one")]
-        assert s.list_feeds()[0].title == "One"
+        feeds = s.list_feeds()
+        assert [f.url for f in feeds] == [
+            feed_server.url("/one"),
+            "http://no-such-host.invalid/rss",
+        ]
+        assert feeds[0].title == "One"
     finally:
         s.close()
 
