@@ -58,6 +58,9 @@ keepalive = 2
 limit_request_line = 8190
 limit_request_fields = 100
 proc_name = "wiretag"
+# gunicorn's control socket sits at one path per user: several instances would fight over it,
+# and the image's user has no home to put it in.  Reload with SIGHUP or POST /v1/model/reload.
+control_socket_disable = True
 SHM = "/dev/shm"  # noqa: S108  # the heartbeat file in memory: a slow disk cannot stall it
 if Path(SHM).is_dir():
     worker_tmp_dir = SHM
@@ -68,16 +71,28 @@ errorlog = "-"
 logger_class = "service.logs.GunicornLogger"  # JSON lines for access, errors and the app
 
 
-def on_starting(server):
-    """Refuse an open bind without keys (the bind may come from the command line), and
-    start from an empty metrics directory."""
+def _open_bind_refusal(binds):
+    """Why these binds are unsafe without API keys, or None (see service.security)."""
+    # imported here, after PROMETHEUS_MULTIPROC_DIR is set: prometheus_client reads it once
     from service.errors import UnsafeExposure
     from service.security import check_exposure
 
     try:
-        check_exposure(server.cfg.bind, _settings.api_keys)
+        check_exposure(binds, _settings.api_keys)
     except UnsafeExposure as exc:
-        raise RuntimeError(f"wiretag: {exc}") from None
+        return f"wiretag: {exc}"
+    return None
+
+
+if refusal := _open_bind_refusal(bind):
+    raise SystemExit(refusal)
+
+
+def on_starting(server):
+    """Check the bind again (``-b`` on the command line overrides WIRETAG_BIND), and start
+    from an empty metrics directory."""
+    if refusal := _open_bind_refusal(server.cfg.bind):
+        raise RuntimeError(refusal)  # gunicorn prints it and exits 1
     for stale in Path(METRICS_DIR).glob("*.db"):
         stale.unlink(missing_ok=True)
 

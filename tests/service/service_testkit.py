@@ -8,10 +8,18 @@ $ref), so tests can hold real answers against the documented shapes.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 import model
 from settings import Settings
@@ -42,11 +50,19 @@ def copy_model(target: Path) -> Path:
     return target
 
 
-def write_new_version(directory: Path, date: str = "2099-01-01T00:00:00+00:00") -> str:
-    """Re-save the model in ``directory`` as a new valid version; return that version."""
-    current = model.load(directory)
-    card = {k: v for k, v in current.card.items() if k not in {"artifact_sha256", "version"}}
-    return str(model.save(current.pipeline, {**card, "date": date}, directory)["version"])
+def write_new_version(directory: Path, version: str = "2099-01-01-test") -> str:
+    """Give the model in ``directory`` a new version in its card (still a valid model).
+
+    The card check covers the artifact's hash, the labels and the library versions, not
+    the version name, so this is a different model as far as the service can tell.
+    """
+    card_path = directory / model.CARD_NAME
+    card = json.loads(card_path.read_text())
+    card["version"] = version
+    temporary = card_path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(card))
+    temporary.replace(card_path)  # atomic, as a deployment would do it
+    return version
 
 
 def tamper(directory: Path) -> None:
@@ -139,3 +155,96 @@ def documented_schema(path: str, method: str, status: int) -> dict[str, Any]:
     responses = OPENAPI["paths"][path][method.lower()]["responses"]
     response = _resolve(responses[str(status)])
     return dict(response["content"]["application/json"]["schema"])
+
+
+# -- a real gunicorn -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_environ(**wiretag: str) -> dict[str, str]:
+    """This process's environment without WIRETAG_ settings (test ones kept), plus ``wiretag``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("WIRETAG_") and not k.startswith("WIRETAG_TEST_"))
+        and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    env.update(wiretag)
+    return env
+
+
+class Gunicorn:
+    """gunicorn serving ``service:create_app()`` with the repo's gunicorn.conf.py."""
+
+    def __init__(self, tmp: Path, **wiretag: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tmp = tmp
+        self.env = clean_environ(
+            WIRETAG_BIND=f"127.0.0.1:{self.port}",
+            WIRETAG_DATA_DIR=str(tmp / "data"),
+            WIRETAG_WORKERS="2",
+            **wiretag,
+        )
+        self.stdout = (tmp / "gunicorn.out").open("wb")
+        self.stderr = (tmp / "gunicorn.err").open("wb")
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "-c",
+                "gunicorn.conf.py",
+                "service:create_app()",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=self.stdout,
+            stderr=self.stderr,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until /healthz answers (or gunicorn has exited: then fail with its log)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"gunicorn exited {self.process.returncode}: {self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"gunicorn not ready after {timeout} s: {self.log()}")
+
+    def workers(self) -> list[int]:
+        """The worker pids (the master's children)."""
+        pid = self.process.pid
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    def log(self) -> str:
+        """The tail of gunicorn's error log."""
+        self.stderr.flush()
+        return (self.tmp / "gunicorn.err").read_text(errors="replace")[-4000:]
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """Every access-log line, parsed."""
+        self.stdout.flush()
+        lines = (self.tmp / "gunicorn.out").read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def stop(self) -> int:
+        """SIGTERM, wait (bounded), and return the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stdout.close()
+        self.stderr.close()
+        return self.process.returncode
