@@ -201,6 +201,7 @@ def main() -> int:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--postgres-url", default=os.environ.get("WIRETAG_TEST_POSTGRES_URL"))
+    parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "poller.json")
     args = parser.parse_args()
 
@@ -216,8 +217,10 @@ def main() -> int:
         "cpus": os.cpu_count(),
     }
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            results["sqlite"] = bench_store(f"sqlite:///{tmp}/bench.db", args, base_url, generation)
+        if not args.skip_sqlite:
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"sqlite:///{tmp}/bench.db"
+                results["sqlite"] = bench_store(url, args, base_url, generation)
         if args.postgres_url:
             with pg_schema(args.postgres_url) as url:
                 results["postgresql"] = bench_store(url, args, base_url, generation)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -160,14 +161,18 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self.dialect = engine.dialect.name
+        self._write_lock = threading.Lock()
 
     # -- plumbing ----------------------------------------------------------------------
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[Connection]:
         """One transaction; foreign errors become StoreError."""
+        # SQLite has one writer at a time: threads of this process queue on a lock
+        # instead of SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        lock = self._write_lock if write and self.dialect == "sqlite" else nullcontext()
         try:
-            with self._engine.connect() as conn:
+            with lock, self._engine.connect() as conn:
                 if write:
                     conn.execution_options(wiretag_write=True)
                 with conn.begin():
