@@ -234,7 +234,9 @@ class Poller:
             return self.ingest(fetch_and_parse(feed, self.fetch))
         except StoreError as exc:  # the lease expires and the feed is polled again
             log.error("feed %d %s: not stored: %s", feed.id, feed.url, exc)
-            return None
+        except Exception:  # a bug must cost this poll of this feed, not the daemon
+            log.exception("feed %d %s: not stored", feed.id, feed.url)
+        return None
 
     def ingest(self, fetched: Fetched) -> Outcome:
         """Decide, classify and store one fetched feed (one transaction)."""
@@ -242,11 +244,9 @@ class Poller:
         items: list[NewItem] = []
         error = None
         if fetched.parsed is not None and fetched.error is None:
+            known = self.store.known_keys(feed.id, (e.key for e in fetched.parsed.entries))
+            fresh = new_entries(fetched.parsed.entries, known)
             try:
-                fresh = new_entries(
-                    fetched.parsed.entries,
-                    self.store.known_keys(feed.id, (e.key for e in fetched.parsed.entries)),
-                )
                 items = classify(self.model, fresh, self.settings.max_text_chars)
             except Exception as exc:  # not stored now, so fetched again: nothing is lost
                 log.exception("feed %d %s: classification failed", feed.id, feed.url)

@@ -23,7 +23,7 @@ from poller_testkit import (
 
 from model import Model
 from poller.errors import FeedTooLarge
-from poller.fetch import USER_AGENT, Fetcher
+from poller.fetch import USER_AGENT, Fetcher, Response
 from poller.poll import poll_once
 from settings import Settings
 from store import Store
@@ -201,3 +201,47 @@ def test_decompressed_cap_is_exact(
     finally:
         tight.close()
         enough.close()
+
+
+class _BrokenModel:
+    version = "broken"
+
+    def classify(self, items: object, explain: bool = False) -> list[object]:
+        raise RuntimeError("model exploded")
+
+
+def test_a_failing_model_loses_nothing(
+    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+) -> None:
+    feed_server.routes["/feed"] = static(rss([("One", "a"), ("Two", "b")]))
+    feed = store.add_feed(feed_server.url("/feed"))
+    (outcome,) = poll_once(store, _BrokenModel(), poll_settings)  # type: ignore[arg-type]
+    assert outcome.error and "model exploded" in outcome.error and outcome.new_items == 0
+    assert store.count_items(feed.id) == 0
+    stored = store.get_feed(feed.id)
+    assert stored is not None and stored.etag is None  # not marked as seen
+    retry = stored.next_check_at + timedelta(seconds=1)
+    (outcome,) = poll_once(store, model, poll_settings, now=lambda: retry)
+    assert outcome.error is None and outcome.new_items == 2
+
+
+def test_an_unexpected_fetch_failure_costs_one_feed(
+    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+) -> None:
+    feed_server.routes["/good"] = static(rss([("One", "a")]))
+    good = store.add_feed(feed_server.url("/good"))
+    bad = store.add_feed(feed_server.url("/bad"))
+    real = Fetcher(poll_settings)
+
+    def fetch(url: str, etag: str | None, last_modified: str | None) -> Response:
+        if url.endswith("/bad"):
+            raise KeyError("a bug in a library")
+        return real(url, etag, last_modified)
+
+    try:
+        outcomes = poll_once(store, model, poll_settings, fetch=fetch)
+    finally:
+        real.close()
+    by_id = {o.feed_id: o for o in outcomes}
+    assert by_id[good.id].new_items == 1 and by_id[good.id].error is None
+    assert by_id[bad.id].error is not None and "internal error: KeyError" in by_id[bad.id].error
