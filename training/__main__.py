@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", default="model", help="directory for wiretag.joblib and card.json")
     train.add_argument("--folds", type=int, default=5, help="outer cross-validation folds")
-    train.add_argument("--inner-folds", type=int, default=3, help="inner folds for tuning")
+    train.add_argument("--inner-folds", type=int, default=5, help="inner folds for tuning")
     evaluate = sub.add_parser("evaluate", help="score a saved model on a labelled JSONL file")
     evaluate.add_argument("--data", action="append", required=True, help="JSONL file or glob")
     evaluate.add_argument("--model", default=None, help="model directory (default: shipped)")

@@ -89,7 +89,6 @@ TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # noqa: S105
 VECTORIZERS: dict[str, dict[str, Any]] = {
     "word1": {"analyzer": "word", "ngram_range": (1, 1), "min_df": 2, "max_features": 20000},
     "word12": {"analyzer": "word", "ngram_range": (1, 2), "min_df": 2, "max_features": 40000},
-    "word13": {"analyzer": "word", "ngram_range": (1, 3), "min_df": 2, "max_features": 60000},
 }
 C_VALUES = (8.0, 32.0, 128.0)
 TOLERANCE = 0.01
@@ -260,7 +259,7 @@ def nested_cv(
     real: Sequence[Example],
     written: Sequence[Example],
     outer: int = 5,
-    inner: int = 3,
+    inner: int = 5,
     seed: int = SEED,
     progress: Progress = lambda _: None,
 ) -> Evaluation:

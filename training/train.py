@@ -50,7 +50,7 @@ def train(
     check: Sequence[str],
     out: str,
     folds: int = 5,
-    inner_folds: int = 3,
+    inner_folds: int = 5,
     progress: Progress = lambda _: None,
 ) -> dict[str, Any]:
     """Cross-validate, choose, fit on everything, save artifact + card; return the card."""

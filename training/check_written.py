@@ -1,6 +1,6 @@
 """Check the team-written corpora: format, labels, ids, and originality against ../shared/data.
 
-Run from the repository root: ``python training/data/check_written.py [FILE ...]``.
+Run from the repository root: ``python -m training.check_written [FILE ...]``.
 With no arguments it checks every ``training/data/written_*.jsonl``. Exit status 1 on any error.
 
 Originality means no sentence (normalised: lower case, punctuation dropped) and no run of
@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 LABELS = frozenset({"territorial_loss", "attack", "recruitment", "counter_propaganda"})
-HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / ".." / "shared" / "data"
+HERE = Path(__file__).resolve().parent / "data"
+SHARED = HERE.parents[1].parent / "shared" / "data"
 NGRAM = 8
 # RSS-size items are a headline and one or two sentences; articles several paragraphs.
 ARTICLE_MIN_CHARS = 1000
