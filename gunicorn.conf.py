@@ -101,7 +101,8 @@ def on_reload(server):
     """SIGHUP: reload the model in the master before the new workers fork from it."""
     from service import reload_model
 
-    reload_model(server.app.wsgi())
+    if server.cfg.preload_app:  # otherwise each new worker builds the app, model and all
+        reload_model(server.app.wsgi())
 
 
 def post_fork(server, worker):
