@@ -15,13 +15,14 @@ import re
 import signal
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
 
+from model import Model
 from service import api, errors, ops
 from service.errors import ServiceError, UnsafeExposure
 from service.metrics import Metrics
@@ -79,8 +80,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _info_updater(metrics: Metrics) -> Any:
-    def update(old: Any, new: Any) -> None:
+def _info_updater(metrics: Metrics) -> Callable[[Model | None, Model], None]:
+    """Keep the model info metric on the model in service."""
+
+    def update(old: Model | None, new: Model) -> None:
         metrics.model_changed((old.version, old.sha256) if old else None, (new.version, new.sha256))
 
     return update
@@ -113,9 +116,7 @@ def reload_model(app: Flask) -> ReloadOutcome | None:
     state: State | None = app.extensions.get("wiretag")
     if state is None:
         return None
-    outcome = state.models.reload()
-    state.metrics.reloads.labels("ok" if outcome.ok else "refused").inc()
-    return outcome
+    return state.reload_model()
 
 
 def attach_master(app: Flask, master_pid: int) -> None:

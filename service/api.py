@@ -137,8 +137,7 @@ def reload_model() -> tuple[dict[str, Any], int]:
     """Load the model directory again; refuse (409) a model that fails its card check."""
     s = state()
     previous = s.models.current
-    outcome = s.models.reload()
-    s.metrics.reloads.labels("ok" if outcome.ok else "refused").inc()
+    outcome = s.reload_model()
     if s.notify_reload is not None:
         # under gunicorn: the master reloads too and replaces every worker gracefully
         s.notify_reload()

@@ -136,3 +136,9 @@ class State:
     store: StoreSlot
     openapi: bytes
     notify_reload: Callable[[], None] | None = None
+
+    def reload_model(self) -> ReloadOutcome:
+        """Reload the model directory (refusals keep the old model) and count the outcome."""
+        outcome = self.models.reload()
+        self.metrics.reloads.labels("ok" if outcome.ok else "refused").inc()
+        return outcome
