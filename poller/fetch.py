@@ -114,7 +114,7 @@ def _conditional(etag: str | None, last_modified: str | None) -> dict[str, str]:
 class Fetcher:
     """An HTTP client for feeds, shared by the poller's threads (httpx.Client is)."""
 
-    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
         timeout = httpx.Timeout(
             connect=settings.fetch_connect_timeout,
@@ -127,7 +127,6 @@ class Fetcher:
             timeout=timeout,
             limits=limits,
             follow_redirects=False,
-            transport=transport,
             trust_env=False,  # no proxy from the environment silently changes where we go
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         )
@@ -145,7 +144,7 @@ class Fetcher:
                 outcome = self._hop(url, _conditional(etag, last_modified), deadline)
             except httpx.TimeoutException as exc:
                 raise FetchTimeout(f"timed out ({type(exc).__name__})") from exc
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
                 raise FetchError(f"{type(exc).__name__}: {exc}") from exc
             if isinstance(outcome, Response):
                 return outcome
@@ -163,7 +162,7 @@ class Fetcher:
                     raise TooManyRedirects(f"redirect {response.status_code} without Location")
                 return urljoin(url, location)
             body = b""
-            if response.status_code != 304:  # a 304 costs no reading and no parsing
+            if 200 <= response.status_code < 300:  # a 304 or an error page is not read
                 body = _read_body(response, self._settings.max_feed_bytes, deadline)
             headers_out = {k.lower(): v for k, v in response.headers.items()}
             return Response(response.status_code, url, headers_out, body)
