@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -95,6 +96,29 @@ class Server:
         """The master's children (gunicorn's workers)."""
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the workers (robust to a busy machine)."""
+        total = 0
+        for pid in self.worker_pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
+
+def timed_load(
+    server: Server, url: str, body: bytes, connections: int, seconds: float, threads: int
+) -> Load:
+    """run_load, also noting the workers' CPU time per request and the client's."""
+    cpu, client = server.cpu_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = run_load(url, body, connections, seconds, threads)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime + after.ru_stime) - (client.ru_utime + client.ru_stime)
+    if load.requests:
+        load.server_cpu_us = 1e6 * (server.cpu_seconds() - cpu) / load.requests
+        # wrk runs as a child process; the Python client's CPU is this process's own
+        load.client_cpu_us = 1e6 * used / load.requests if load.tool == "wrk" else None
+    return load
 
 
 @contextmanager
@@ -183,6 +207,8 @@ class Load:
     p99_ms: float
     tool: str
     details: dict[str, Any] = field(default_factory=dict)
+    server_cpu_us: float | None = None  # worker CPU per request
+    client_cpu_us: float | None = None  # load generator CPU per request
 
 
 WRK_SCRIPT = """
@@ -351,14 +377,22 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         run_load(empty_url, one, c, min(secs, 3), t)
         # alternate the two, so a noisy neighbour on the machine weighs on both alike
         rounds = [
-            (run_load(empty_url, one, c, secs, t), run_load(classify_url, one, c, secs, t))
+            (
+                timed_load(empty, empty_url, one, c, secs, t),
+                timed_load(wt, classify_url, one, c, secs, t),
+            )
             for _ in range(args.rounds)
         ]
-        batches = run_load(classify_url, batch, c, secs, t)
+        batches = timed_load(wt, classify_url, batch, c, secs, t)
         mem = {"wiretag": memory(wt), "empty": memory(empty)}
-        soak = run_load(classify_url, one, c, args.load_seconds, t)
+        soak = timed_load(wt, classify_url, one, c, args.load_seconds, t)
         mem_after = memory(wt)
     return summarise(args, rounds, batches, soak, mem, mem_after)
+
+
+def _median_of(values: Iterator[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 1) if present else None
 
 
 def summarise(
@@ -373,7 +407,12 @@ def summarise(
     empty_rps = statistics.median(e.rps for e, _ in rounds)
     wiretag_rps = statistics.median(w.rps for _, w in rounds)
     return {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "loadavg_before": args.loadavg_before,
+            "loadavg_after": round(os.getloadavg()[0], 2),
+        },
         "settings": {
             "workers": args.workers,
             "connections": args.connections,
@@ -381,6 +420,7 @@ def summarise(
             "rounds": args.rounds,
             "load_seconds": args.load_seconds,
             "tool": rounds[0][1].tool,
+            "gunicorn_args": args.gunicorn_args,
         },
         "single_item": {
             "empty_rps": round(empty_rps, 1),
@@ -390,6 +430,10 @@ def summarise(
             "wiretag_p99_ms": round(statistics.median(w.p99_ms for _, w in rounds), 2),
             "empty_p50_ms": round(statistics.median(e.p50_ms for e, _ in rounds), 2),
             "empty_p99_ms": round(statistics.median(e.p99_ms for e, _ in rounds), 2),
+            # CPU time per request: what the rates would be on an idle machine
+            "wiretag_worker_cpu_us": _median_of(w.server_cpu_us for _, w in rounds),
+            "empty_worker_cpu_us": _median_of(e.server_cpu_us for e, _ in rounds),
+            "client_cpu_us": _median_of(w.client_cpu_us for _, w in rounds),
         },
         "batch_100": {
             "rps": round(batches.rps, 1),
@@ -429,11 +473,16 @@ def human(report: dict[str, Any]) -> str:
         f" = {100 * s['ratio']:.0f} % (aim >= 70 %)",
         f"  latency p50 {s['wiretag_p50_ms']} ms, p99 {s['wiretag_p99_ms']} ms (aim p99 <= 10 ms);"
         f" empty endpoint p50 {s['empty_p50_ms']} ms, p99 {s['empty_p99_ms']} ms",
+        f"  worker CPU per request: wiretag {s['wiretag_worker_cpu_us']} us, empty endpoint"
+        f" {s['empty_worker_cpu_us']} us; load generator {s['client_cpu_us']} us",
         f"batches of 100: {b['items_per_s']} items/s ({b['rps']} req/s, p99 {b['p99_ms']} ms)",
         "memory per worker: "
         + ", ".join(f"RSS {w['rss_mib']} MiB / PSS {w['pss_mib']} MiB" for w in workers),
         f"load: {load['requests']} requests in {load['seconds']} s, {load['errors']} errors"
         f" ({load['rps']} req/s, p99 {load['p99_ms']} ms)",
+        "machine load average (1 min) before/after: "
+        f"{report['machine']['loadavg_before']} / {report['machine']['loadavg_after']}"
+        " (other work on the machine lowers every rate)",
     ]
     return "\n".join(lines)
 
@@ -456,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seconds, args.rounds, args.load_seconds = 2.0, 1, 5.0
     if not shutil.which("wrk"):
         print("wrk not found (apt-get install wrk): using the Python client", file=sys.stderr)
+    args.loadavg_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="wiretag-bench-") as tmp:
         try:
             report = measure(args, Path(tmp))

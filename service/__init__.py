@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from pathlib import Path
@@ -98,16 +97,15 @@ def _install_hooks(app: Flask, state: State) -> None:
     def begin() -> None:
         g.started = time.perf_counter()
         given = request.headers.get("X-Request-ID")
-        g.request_id = given if given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = given if given and REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
         if keys and request.path.startswith("/v1/"):
             require_key(request.headers.get("Authorization"), keys)
 
     @app.after_request
     def finish(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers["X-Request-ID"] = g.request_id
         rule = request.url_rule.rule if request.url_rule else "unmatched"
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        observe(rule, request.method, response.status_code, elapsed)
+        observe(rule, request.method, response.status_code, time.perf_counter() - g.started)
         return response
 
 
