@@ -138,12 +138,8 @@ def error_response(
 
 def _on_api_error(exc: ApiError) -> Response:
     if exc.status >= 500:
-        log.error(
-            "%s: %s",
-            exc.code,
-            exc.message,
-            extra={"json_fields": {"request_id": g.get("request_id")}},
-        )
+        # the cause (say, the database's own message) is in the chained exception
+        _log_server_error(f"{exc.code}: {exc.message}", exc.__cause__ or exc)
     headers = {"WWW-Authenticate": 'Bearer realm="wiretag"'} if exc.status == 401 else None
     return error_response(exc.status, exc.body(), headers)
 
@@ -158,14 +154,19 @@ def _on_http_error(exc: HTTPException) -> Response:
         413: "the request body is larger than the limit",
     }
     message = messages.get(status) or exc.description or code
+    if status >= 500:
+        _log_server_error(f"{code}: {message}", exc)
     return error_response(status, {"code": code, "message": message}, headers)
+
+
+def _log_server_error(message: str, exc: BaseException | None = None) -> None:
+    """Every 5xx goes to the log with its request id (the answer carries the same id)."""
+    log.error(message, exc_info=exc, extra={"json_fields": {"request_id": g.get("request_id")}})
 
 
 def _on_unexpected(exc: Exception) -> Response:
     # The traceback goes to the log with the request id; the client gets only the id.
-    log.error(
-        "unhandled error", exc_info=exc, extra={"json_fields": {"request_id": g.get("request_id")}}
-    )
+    _log_server_error("unhandled error", exc)
     message = "internal error; quote the request id when reporting it"
     return error_response(500, {"code": "internal_error", "message": message})
 

@@ -114,8 +114,7 @@ class StoreSlot:
     def _open(self) -> Store:
         try:
             return self.opener(self.url)
-        except StoreError as exc:
-            log.error("cannot open the store", extra={"json_fields": {"error": str(exc)}})
+        except StoreError as exc:  # logged where it is answered, with the request id
             raise Unavailable("the store is not available", code="store_unavailable") from exc
 
     def close(self) -> None:

@@ -43,7 +43,7 @@ def test_the_store_is_opened_on_first_use_only(tmp_path: Path) -> None:
 
 
 def test_with_the_store_down_it_classifies_and_says_not_ready(
-    tmp_path: Path, conforms: Conforms
+    tmp_path: Path, conforms: Conforms, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = create_app(make_settings(tmp_path, database_url=DEAD_DB)).test_client()
     assert client.post("/v1/classify", json=ONE_ITEM).status_code == 200
@@ -54,10 +54,14 @@ def test_with_the_store_down_it_classifies_and_says_not_ready(
     assert body["ready"] is False
     assert body["checks"]["store"]["ok"] is False
     assert "nobody" not in json.dumps(body)  # no connection details on an open endpoint
-    feeds = client.get("/v1/feeds")
+    feeds = client.get("/v1/feeds", headers={"X-Request-ID": "store-down-1"})
     assert feeds.status_code == 503
     assert feeds.get_json()["error"]["code"] == "store_unavailable"
+    assert feeds.get_json()["request_id"] == "store-down-1"
     conforms(feeds.get_json(), "/v1/feeds", "get", 503)
+    logged = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert logged[-1].json_fields == {"request_id": "store-down-1"}  # type: ignore[attr-defined]
+    assert logged[-1].exc_info is not None  # the database's own error, for the operator
 
 
 def test_metrics_count_requests_items_and_labels(tmp_path: Path) -> None:
