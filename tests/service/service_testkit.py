@@ -182,7 +182,7 @@ def clean_environ(**wiretag: str) -> dict[str, str]:
 class Gunicorn:
     """gunicorn serving ``service:create_app()`` with the repo's gunicorn.conf.py."""
 
-    def __init__(self, tmp: Path, **wiretag: str) -> None:
+    def __init__(self, tmp: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = tmp
@@ -190,7 +190,7 @@ class Gunicorn:
             WIRETAG_BIND=f"127.0.0.1:{self.port}",
             WIRETAG_DATA_DIR=str(tmp / "data"),
             WIRETAG_WORKERS="2",
-            **wiretag,
+            **env,
         )
         self.stdout = (tmp / "gunicorn.out").open("wb")
         self.stderr = (tmp / "gunicorn.err").open("wb")

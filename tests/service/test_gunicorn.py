@@ -39,9 +39,16 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    """One gunicorn for the read-only tests: keys on, a small body limit."""
+    """One gunicorn for the read-only tests: keys on, a small body limit, and a metrics
+    directory of its own holding a stale file from an earlier run."""
+    tmp = tmp_path_factory.mktemp("gunicorn")
+    (tmp / "prom").mkdir()
+    (tmp / "prom" / "counter_4242.db").write_bytes(b"left over by a crashed run")
     g = Gunicorn(
-        tmp_path_factory.mktemp("gunicorn"), WIRETAG_API_KEYS=KEY, WIRETAG_MAX_BODY_BYTES="20000"
+        tmp,
+        WIRETAG_API_KEYS=KEY,
+        WIRETAG_MAX_BODY_BYTES="20000",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp / "prom"),
     )
     try:
         g.wait_ready()
@@ -106,6 +113,10 @@ def test_metrics_add_up_over_workers(server: Gunicorn) -> None:
         text = client.get("/metrics").text
     assert classify_count(text) == before + 40
     assert "wiretag_model_info{" in text
+    # the given directory is used, and was emptied of the stale file at start
+    files = {p.name for p in (server.tmp / "prom").iterdir()}
+    assert "counter_4242.db" not in files
+    assert any(name.startswith("counter_") for name in files)
 
 
 def test_logs_are_json_lines(server: Gunicorn) -> None:
@@ -229,7 +240,11 @@ def all_workers_show(url: str, check: Callable[[dict[str, Any]], bool], path: st
 def test_model_swaps_under_load_fail_no_request(tmp_path: Path) -> None:
     model_dir = copy_model(tmp_path / "model")
     shipped = json.loads((model_dir / model.CARD_NAME).read_text())["version"]
-    g = Gunicorn(tmp_path, WIRETAG_API_KEYS=KEY, WIRETAG_MODEL_DIR=str(model_dir))
+    scratch = tmp_path / "scratch"  # TMPDIR: where gunicorn.conf.py makes its metrics directory
+    scratch.mkdir()
+    g = Gunicorn(
+        tmp_path, WIRETAG_API_KEYS=KEY, WIRETAG_MODEL_DIR=str(model_dir), TMPDIR=str(scratch)
+    )
     try:
         g.wait_ready()
         with Load(g.url) as load:
@@ -283,5 +298,7 @@ def test_model_swaps_under_load_fail_no_request(tmp_path: Path) -> None:
         assert load.failures == [], load.failures[:5]
         assert {shipped, second, third} <= set(load.versions)
         assert "model reload refused" in g.log()
+        assert [p.name[:16] for p in scratch.iterdir()] == ["wiretag-metrics-"]
     finally:
         assert g.stop() == 0, g.log()
+    assert list(scratch.iterdir()) == []  # the master removed the directory it made
