@@ -24,7 +24,7 @@ from store import Delivery, Store, StoreError
 log = logging.getLogger("wiretag.webhooks")
 
 FIRST_RETRY = timedelta(seconds=30)
-MAX_ATTEMPTS = 12  # with doubling from 30 s and a 24 h cap: about two days of trying
+MAX_ATTEMPTS = 12  # 30 s doubling: the last retry comes 12-17 hours after the first failure
 BATCH = 20
 LEASE_SECONDS = 120
 
