@@ -372,7 +372,8 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         check_answer(wt, one, 1)
         check_answer(wt, batch, 100)
         check_answer(empty, one, 0)
-        classify_url, empty_url = wt.url + "/v1/classify", empty.url + "/v1/classify"
+        classify_url = wt.url + "/v1/classify" + ("?explain=false" if args.no_explain else "")
+        empty_url = empty.url + "/v1/classify"
         run_load(classify_url, one, c, min(secs, 3), t)  # warm up both
         run_load(empty_url, one, c, min(secs, 3), t)
         # alternate the two, so a noisy neighbour on the machine weighs on both alike
@@ -421,6 +422,7 @@ def summarise(
             "load_seconds": args.load_seconds,
             "tool": rounds[0][1].tool,
             "gunicorn_args": args.gunicorn_args,
+            "explain": not args.no_explain,
         },
         "single_item": {
             "empty_rps": round(empty_rps, 1),
@@ -468,7 +470,9 @@ def human(report: dict[str, Any]) -> str:
             else " (install wrk for figures that do not include the client's own CPU use)"
         ),
         f"one RSS item, {report['settings']['connections']} connections, "
-        f"{report['settings']['workers']} workers:",
+        f"{report['settings']['workers']} workers"
+        + ("" if report["settings"]["explain"] else ", ?explain=false")
+        + ":",
         f"  wiretag {s['wiretag_rps']:.0f} req/s vs empty endpoint {s['empty_rps']:.0f} req/s"
         f" = {100 * s['ratio']:.0f} % (aim >= 70 %)",
         f"  latency p50 {s['wiretag_p50_ms']} ms, p99 {s['wiretag_p99_ms']} ms (aim p99 <= 10 ms);"
@@ -496,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="WIRETAG_WORKERS for both servers")
     parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument(
+        "--no-explain", action="store_true", help="classify with ?explain=false (no evidence)"
+    )
     parser.add_argument(
         "--gunicorn-args", default="", help="extra gunicorn options for both servers (to compare)"
     )
