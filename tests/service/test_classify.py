@@ -300,3 +300,28 @@ def test_a_missing_or_odd_request_id_is_replaced(client: FlaskClient, given: str
     first = client.get("/healthz", headers=headers).headers["X-Request-ID"]
     second = client.get("/healthz", headers=headers).headers["X-Request-ID"]
     assert len(first) == 32 and first != second and first != given
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"[" * 100_000, 400),  # nesting beyond the parser's recursion limit
+        (b'{"title": "\\ud800 lone surrogate", "text": "bomb \\udfff"}', 200),
+        (
+            b'{"title": "x", "text": "'
+            + "\u0627\u0644\u062f\u0648\u0644\u0629 ".encode() * 50
+            + b'"}',
+            200,
+        ),
+        (b'{"items": [null]}', 422),
+        (b'{"items": [[]]}', 422),
+        (b'{"items": [{"title": {"nested": [1, 2, {"deep": null}]}}]}', 422),
+        (b'{"title": "x", "text": "y", "id": null, "url": null, "summary": null}', 200),
+        (b"\xef\xbb\xbf" + json.dumps(ONE_ITEM).encode(), 400),  # a UTF-8 byte order mark
+        (b'{"title": "x"}{"title": "y"}', 400),  # two documents
+    ],
+)
+def test_odd_bodies_get_an_answer_never_a_500(client: FlaskClient, raw: bytes, status: int) -> None:
+    response = client.post("/v1/classify", data=raw, content_type="application/json")
+    assert response.status_code == status, response.get_data(as_text=True)
+    json.loads(response.get_data())  # always JSON, whatever came in
