@@ -24,7 +24,6 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
 Evidence = dict[str, list[tuple[str, float]]]
-TIE_DIGITS = 9  # contributions equal to this many places rank by term, on both paths
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,9 @@ def _top_terms_batch(
     out: list[list[list[tuple[str, float]]]] = [[] for _ in range(x.shape[0])]
     for j in range(coef.shape[0]):
         column = contributions[:, j]
-        # by row, then contribution (largest first), ties by term: the lean path's order
-        order = np.lexsort((x.indices, -np.round(column, TIE_DIGITS), rows))
+        # by row, then contribution (largest first), equal ones by term (vocabulary indices
+        # are in term order): the lean path's order
+        order = np.lexsort((x.indices, -column, rows))
         for r in range(x.shape[0]):
             lo, hi = x.indptr[r], min(x.indptr[r + 1], x.indptr[r] + k)
             picked = order[lo:hi]
@@ -132,7 +132,7 @@ class LeanScorer:
         evidence: list[list[tuple[str, float]]] = [[] for _ in range(n_labels)]
         if explain:
             for j in range(n_labels):
-                contributions = [(tf * row[j + 1] / norm, t) for t, tf, row in hits]
-                ranked = sorted(contributions, key=lambda ct: (-round(ct[0], TIE_DIGITS), ct[1]))
-                evidence[j] = [(t, c) for c, t in ranked[:k] if c > 0]
+                # rank on -(tf * idf * w): the same order as the batch path, ties by term
+                ranked = sorted((-tf * row[j + 1], t) for t, tf, row in hits if row[j + 1] > 0)
+                evidence[j] = [(t, -c / norm) for c, t in ranked[:k]]
         return Scored(scores, evidence)
