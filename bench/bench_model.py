@@ -152,8 +152,12 @@ def main() -> int:
         },
         "throughput_items_per_s": {
             "wiretag_rss_batch": round(rate(lambda b: shipped.classify(b), rss)),
+            "wiretag_rss_batch_no_evidence": round(rate(lambda b: shipped.classify(b, False), rss)),
             "baseline_rss_batch": round(rate(lambda b: base.predict_proba(b), docs_rss)),
             "wiretag_article_batch": round(rate(lambda b: shipped.classify(b), articles)),
+            "wiretag_article_batch_no_evidence": round(
+                rate(lambda b: shipped.classify(b, False), articles)
+            ),
             "baseline_article_batch": round(rate(lambda b: base.predict_proba(b), docs_art)),
         },
         "single_item_us": {
