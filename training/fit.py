@@ -230,11 +230,16 @@ class Selection:
 
 
 def select(
-    real: Sequence[Example], written: Sequence[Example], folds: int, seed: int = SEED
+    real: Sequence[Example],
+    written: Sequence[Example],
+    folds: int,
+    seed: int = SEED,
+    fixed: Params | None = None,
 ) -> Selection:
-    """Pick hyper-parameters and thresholds by cross-validation on these real items."""
+    """Pick hyper-parameters (unless ``fixed``) and thresholds by CV on these real items."""
     y = label_matrix(real)
-    oof = out_of_fold(real, written, list(VECTORIZERS), C_VALUES, folds, seed)
+    vectorizers = [fixed.vectorizer] if fixed else list(VECTORIZERS)
+    oof = out_of_fold(real, written, vectorizers, [fixed.C] if fixed else C_VALUES, folds, seed)
     candidates = []
     for params, scores in oof.items():
         thresholds = tune_thresholds(y, scores)
@@ -262,8 +267,10 @@ def nested_cv(
     inner: int = 5,
     seed: int = SEED,
     progress: Progress = lambda _: None,
+    fixed: Params | None = None,
 ) -> Evaluation:
-    """Outer folds evaluate; inside each, an inner CV picks parameters and thresholds."""
+    """Outer folds evaluate; inside each, an inner CV tunes the thresholds, and also picks
+    the hyper-parameters unless they are ``fixed``."""
     y = label_matrix(real)
     scores = np.zeros(y.shape)
     predicted = np.zeros(y.shape, dtype=int)
@@ -272,7 +279,7 @@ def nested_cv(
     for k, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(real)), strata(real)), 1):
         started = time.perf_counter()
         train = [real[i] for i in train_idx]
-        selection = select(train, written, inner, seed)
+        selection = select(train, written, inner, seed, fixed)
         pipeline = build_pipeline(selection.params)
         pipeline.fit(
             [e.document for e in train] + [e.document for e in written],

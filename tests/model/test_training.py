@@ -25,6 +25,8 @@ def test_train_writes_artifact_and_a_complete_card(tiny_model_dir: Path, tiny_co
     cv = card["cross_validation"]["overall"]
     assert set(cv["per_label"]) == set(LABELS)
     assert 0.0 <= cv["macro_f1"] <= 1.0
+    nested = card["cross_validation"]["fully_nested"]["overall"]
+    assert nested["items"] == cv["items"] == 40
     assert card["hyperparameters"]["vectorizer"] in {"word1", "word12"}
     assert len(card["top_terms"]["attack"]) == 15
 
