@@ -32,9 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,7 +44,7 @@ from model import load  # noqa: E402
 from poller.fetch import Fetcher, Response  # noqa: E402
 from poller.poll import Fetched, Outcome, Poller  # noqa: E402
 from settings import Settings  # noqa: E402
-from store import Store, open_store  # noqa: E402
+from store import Store, open_store, scratch_schema  # noqa: E402
 
 TOPICS = [
     "Militants attacked an army checkpoint with rockets, killing four soldiers",
@@ -158,23 +155,6 @@ def run_poll(store: Store, settings: Settings, model: Any, now: datetime) -> dic
     }
 
 
-@contextmanager
-def pg_schema(base: str) -> Iterator[str]:
-    """A fresh PostgreSQL schema, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-
-    name = f"wt_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{name}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
-
-
 def bench_store(url: str, args: argparse.Namespace, base_url: str, generation: Any) -> dict:
     """New and unchanged rounds over ``args.feeds`` feeds in the store at ``url``."""
     settings = Settings(allow_private_networks=True)
@@ -222,7 +202,7 @@ def main() -> int:
                 url = f"sqlite:///{tmp}/bench.db"
                 results["sqlite"] = bench_store(url, args, base_url, generation)
         if args.postgres_url:
-            with pg_schema(args.postgres_url) as url:
+            with scratch_schema(args.postgres_url, "wt_bench") as url:
                 results["postgresql"] = bench_store(url, args, base_url, generation)
     finally:
         server.terminate()

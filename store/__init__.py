@@ -19,6 +19,7 @@ from store.records import (
     NewItem,
     StoredItem,
 )
+from store.scratch import scratch_schema
 from store.store import Store, open_store
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "StoreError",
     "StoredItem",
     "open_store",
+    "scratch_schema",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +14,10 @@ import pytest
 # the test modules' shared kit; its name is unique, so it shadows nothing.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from poller_testkit import FeedServer
-from sqlalchemy import create_engine, text
 
 from model import Model, load
 from settings import Settings
-from store import Store, open_store
+from store import Store, open_store, scratch_schema
 
 PG_ENV = "WIRETAG_TEST_POSTGRES_URL"
 PG_HOWTO = (
@@ -75,14 +73,5 @@ def pg_url() -> Iterator[str]:
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(PG_HOWTO)
-    name = f"wt_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{name}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(base) as url:
+        yield url

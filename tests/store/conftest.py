@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from store import Store, open_store
+from store import Store, open_store, scratch_schema
 
 PG_ENV = "WIRETAG_TEST_POSTGRES_URL"
 PG_HOWTO = (
     f"PostgreSQL tests need {PG_ENV}, e.g. "
     f"{PG_ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/test (CI sets it)"
 )
-
-
-def pg_schema_url(base: str) -> Iterator[str]:
-    """A URL whose connections use a new, empty schema; the schema is dropped afterwards."""
-    name = f"wt_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{name}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -44,7 +27,8 @@ def store_url(
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(PG_HOWTO)
-    yield from pg_schema_url(base)
+    with scratch_schema(base) as url:
+        yield url
 
 
 @pytest.fixture
