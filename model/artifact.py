@@ -14,7 +14,7 @@ import joblib
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from model.inference import LeanScorer, score_batch
+from model.inference import Scorer
 from model.text import LABELS, Item, Result, compose
 
 ARTIFACT_NAME = "wiretag.joblib"
@@ -57,16 +57,15 @@ class Model:
         self.labels: tuple[str, ...] = tuple(card["labels"])
         self.thresholds: dict[str, float] = {k: float(v) for k, v in card["thresholds"].items()}
         self.version: str = str(card.get("version", sha256[:12]))
-        self._lean = LeanScorer(pipeline)
-        self._names = pipeline.named_steps["tfidf"].get_feature_names_out()
+        self._scorer = Scorer(pipeline)
 
     def classify(self, items: Sequence[Item], explain: bool = True) -> list[Result]:
         """Labels, every label's score and (if asked) evidence, per item, in order."""
         documents = [compose(item.title, item.text) for item in items]
         if len(documents) <= LEAN_BATCH_MAX:
-            scored = [self._lean.score(d, explain, EVIDENCE_TERMS) for d in documents]
+            scored = [self._scorer.one(d, explain, EVIDENCE_TERMS) for d in documents]
         else:
-            scored = score_batch(self.pipeline, documents, explain, EVIDENCE_TERMS, self._names)
+            scored = self._scorer.batch(documents, explain, EVIDENCE_TERMS)
         return [
             self._result(item, s.scores, s.evidence, explain)
             for item, s in zip(items, scored, strict=True)
@@ -147,9 +146,9 @@ def _build(pipeline: Any, card: dict[str, Any], sha256: str, artifact: Path) -> 
         model = Model(pipeline, card, sha256)
     except (TypeError, KeyError, AttributeError, ValueError) as exc:
         raise ModelError(f"{artifact}: not a wiretag pipeline ({exc})") from exc
-    if len(model._lean._intercept) != len(model.labels):
+    if model._scorer.n_labels != len(model.labels):
         raise CardMismatch(
-            f"model refused: the artifact scores {len(model._lean._intercept)} labels, "
+            f"model refused: the artifact scores {model._scorer.n_labels} labels, "
             f"the card lists {len(model.labels)}"
         )
     return model

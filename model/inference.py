@@ -1,21 +1,32 @@
 """Scoring over a fitted TF-IDF + one-vs-rest logistic regression pipeline.
 
-Two paths give the same numbers as ``pipeline.predict_proba``:
+Three pieces give the same numbers as ``pipeline.predict_proba``:
 
-* :func:`score_batch` vectorises the whole batch in one ``transform`` call and takes one
-  sparse matrix product; it is the path for batches.
-* :class:`LeanScorer` reads the fitted vectoriser's own vocabulary, idf and the classifiers'
-  coefficients into a term table once, then scores one short item in pure Python without
-  building a sparse matrix; scikit-learn's per-call validation costs more than the
-  arithmetic for a single RSS entry, and the service pays that on every request.
+* :class:`Featurizer` re-does the fitted vectoriser's analysis (lowercase, accent
+  stripping, its token pattern and stop words, word unigrams and bigrams) with dictionary
+  lookups straight to feature ids. It never builds the n-gram strings that scikit-learn
+  builds and then mostly throws away (most bigrams of a text are not in the vocabulary),
+  and strips accents with one regular expression instead of a character loop. Any other
+  vectoriser configuration falls back to scikit-learn's own analyser.
+* :func:`score_batch` turns a batch into one tf-idf matrix and takes one sparse matrix
+  product; it is the path for batches.
+* :class:`LeanScorer` keeps the idf and the classifiers' coefficients in one row per
+  feature and scores one short item in pure Python without building a sparse matrix;
+  scikit-learn's per-call validation costs more than the arithmetic for a single RSS
+  entry, and the service pays that on every request.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
+import sys
+import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain, filterfalse, islice
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -26,8 +37,7 @@ from sklearn.pipeline import Pipeline
 Evidence = dict[str, list[tuple[str, float]]]
 
 
-@dataclass(frozen=True)
-class Scored:
+class Scored(NamedTuple):
     """Raw scores and evidence for one document, before thresholds are applied."""
 
     scores: list[float]
@@ -54,85 +64,221 @@ def parts(pipeline: Pipeline) -> tuple[TfidfVectorizer, np.ndarray, np.ndarray]:
     return vectorizer, coef, intercept
 
 
+def _char_class(code_points: list[int]) -> re.Pattern[str]:
+    """One regular-expression class matching exactly these code points."""
+    ranges, start = [], code_points[0]
+    for previous, current in zip(code_points, [*code_points[1:], -1], strict=True):
+        if current != previous + 1:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(previous))}")
+            start = current
+    return re.compile("[" + "".join(ranges) + "]")
+
+
+@functools.cache
+def _combining_marks() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Every code point with a non-zero combining class (the ones scikit-learn drops), as
+    two classes: the regex engine tests a class of basic-plane characters with one table
+    lookup, but walks a mixed class range by range, which is 30 times slower."""
+    marks = [c for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))]
+    return (
+        _char_class([c for c in marks if c <= 0xFFFF]),
+        _char_class([c for c in marks if c > 0xFFFF]),
+    )
+
+
+def strip_accents(text: str) -> str:
+    """scikit-learn's ``strip_accents_unicode``, with regular expressions for its loop."""
+    if text.isascii():
+        return text
+    basic, astral = _combining_marks()
+    text = basic.sub("", unicodedata.normalize("NFKD", text))
+    # a character beyond the basic plane takes 4 bytes in UTF-16, every other one 2
+    beyond_basic = len(text.encode("utf-16-le", "surrogatepass")) > 2 * len(text)
+    return astral.sub("", text) if beyond_basic else text
+
+
+# token patterns the fast path knows: none can match a space (so a vocabulary entry with a
+# space is a bigram), and each has an equivalent for ASCII text that the regex engine
+# runs about twice as fast (plain ranges, ASCII word boundaries)
+_NO_SPACE_PATTERNS = {
+    r"(?u)\b[^\W\d_][^\W\d_]+\b": r"\b[A-Za-z]{2,}\b",  # letters only (ours)
+    r"(?u)\b\w\w+\b": r"\b\w\w+\b",  # scikit-learn's default
+}
+
+
+class Featurizer:
+    """The fitted vectoriser's tf-idf rows, computed with dictionary lookups.
+
+    ``counts(doc)`` maps feature ids to raw counts; ``matrix(docs)`` gives the l2-normalised
+    tf-idf matrix that ``vectorizer.transform(docs)`` gives.
+    """
+
+    def __init__(self, vectorizer: TfidfVectorizer) -> None:
+        if vectorizer.norm != "l2" or not vectorizer.use_idf:
+            raise TypeError("only l2-normalised tf-idf is supported")
+        vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self.n_features = len(vocabulary)
+        self.idf: np.ndarray = vectorizer.idf_
+        self.sublinear = bool(vectorizer.sublinear_tf)
+        self._binary = bool(vectorizer.binary)
+        names = [""] * self.n_features
+        for term, i in vocabulary.items():
+            names[i] = term
+        self.names = names
+        self._fast = (
+            vectorizer.analyzer == "word"
+            and vectorizer.input == "content"
+            and vectorizer.preprocessor is None
+            and vectorizer.tokenizer is None
+            and vectorizer.strip_accents in (None, "unicode")
+            and tuple(vectorizer.ngram_range) in {(1, 1), (1, 2)}
+            and vectorizer.token_pattern in _NO_SPACE_PATTERNS
+        )
+        self._analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
+        self._vocabulary = vocabulary
+        if not self._fast:
+            return
+        self._lower = bool(vectorizer.lowercase)
+        self._strip = vectorizer.strip_accents == "unicode"
+        if self._strip:
+            _combining_marks()  # built now, not on the first request
+        self._tokenize: Callable[[str], list[str]] = vectorizer.build_tokenizer()
+        self._tokenize_ascii = re.compile(
+            _NO_SPACE_PATTERNS[vectorizer.token_pattern], re.ASCII
+        ).findall
+        self._stop = frozenset(vectorizer.get_stop_words() or ())
+        self._bigrams = tuple(vectorizer.ngram_range) == (1, 2)
+        # unigrams by their token, bigrams by their pair of tokens: hashing a pair reuses
+        # the tokens' cached hashes, where joining them would build and hash a new string
+        self._table: dict[str | tuple[str, str], int] = {}
+        for term, i in vocabulary.items():
+            first, _, second = term.partition(" ")
+            self._table[(first, second) if second else first] = i
+
+    def counts(self, document: str) -> Counter[int]:
+        """Feature id -> how often the feature occurs in ``document``."""
+        if not self._fast:
+            vocabulary = self._vocabulary
+            ids = [vocabulary[t] for t in self._analyze(document) if t in vocabulary]
+            return Counter(set(ids) if self._binary else ids)
+        if self._lower:
+            document = document.lower()
+        if document.isascii():
+            tokens = self._tokenize_ascii(document)
+        else:
+            tokens = self._tokenize(strip_accents(document) if self._strip else document)
+        # every loop below runs in C: filterfalse, map, zip, Counter
+        tokens = list(filterfalse(self._stop.__contains__, tokens))
+        terms: Iterable[str | tuple[str, str]] = tokens
+        if self._bigrams:
+            terms = chain(tokens, zip(tokens, islice(tokens, 1, None), strict=False))
+        found: Counter[int | None] = Counter(map(self._table.get, terms))
+        found.pop(None, None)  # the n-grams outside the vocabulary
+        if self._binary:
+            return Counter(dict.fromkeys(found, 1))  # type: ignore[arg-type]
+        return found  # type: ignore[return-value]
+
+    def matrix(self, documents: Sequence[str]) -> sparse.csr_matrix:
+        """The l2-normalised tf-idf matrix of ``documents`` (rows in order)."""
+        indptr = [0]
+        indices: list[int] = []
+        values: list[int] = []
+        for document in documents:
+            found = self.counts(document)
+            indices += found.keys()
+            values += found.values()
+            indptr.append(len(indices))
+        data = np.asarray(values, dtype=np.float64)
+        if self.sublinear:
+            np.log(data, out=data)
+            data += 1.0
+        columns = np.asarray(indices, dtype=np.int32)
+        data *= self.idf[columns]
+        lengths = np.diff(indptr)
+        rows = np.repeat(np.arange(len(documents)), lengths)
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(documents)))
+        norms[norms == 0] = 1.0
+        data /= np.repeat(norms, lengths)
+        shape = (len(documents), self.n_features)
+        return sparse.csr_matrix((data, columns, np.asarray(indptr, dtype=np.int32)), shape=shape)
+
+
 def _top_terms_batch(
-    x: sparse.csr_matrix, coef: np.ndarray, names: np.ndarray, k: int
+    x: sparse.csr_matrix, coef: np.ndarray, names: Sequence[str], k: int
 ) -> list[list[list[tuple[str, float]]]]:
-    """Per row and label, the k features with the largest positive contribution (tf-idf x weight)."""
+    """Per row and label, the k features with the largest positive contribution (tf-idf x
+    weight), largest first, equal ones by term id: the lean path's order."""
+    n_rows, n_labels = x.shape[0], coef.shape[0]
+    rows = np.repeat(np.arange(n_rows), np.diff(x.indptr))
     contributions = x.data[:, None] * coef[:, x.indices].T  # one row per stored value
-    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
-    out: list[list[list[tuple[str, float]]]] = [[] for _ in range(x.shape[0])]
-    for j in range(coef.shape[0]):
-        column = contributions[:, j]
-        # by row, then contribution (largest first), equal ones by term (vocabulary indices
-        # are in term order): the lean path's order
-        order = np.lexsort((x.indices, -column, rows))
-        for r in range(x.shape[0]):
-            lo, hi = x.indptr[r], min(x.indptr[r + 1], x.indptr[r] + k)
-            picked = order[lo:hi]
-            out[r].append(
-                [(str(names[x.indices[i]]), float(column[i])) for i in picked if column[i] > 0]
-            )
+    stored, label = np.nonzero(contributions > 0)
+    values = contributions[stored, label]
+    group = rows[stored] * n_labels + label  # one group per (row, label)
+    terms = x.indices[stored]
+    order = np.lexsort((terms, -values, group))
+    grouped = group[order]
+    rank = np.arange(len(order)) - np.searchsorted(grouped, grouped)  # place within its group
+    keep = order[rank < k]
+    out: list[list[list[tuple[str, float]]]] = [
+        [[] for _ in range(n_labels)] for _ in range(n_rows)
+    ]
+    for g, term, value in zip(
+        group[keep].tolist(), terms[keep].tolist(), values[keep].tolist(), strict=True
+    ):
+        out[g // n_labels][g % n_labels].append((names[term], value))
     return out
 
 
-def score_batch(
-    pipeline: Pipeline,
-    documents: Sequence[str],
-    explain: bool = True,
-    k: int = 5,
-    names: np.ndarray | None = None,
-) -> list[Scored]:
-    """Score many documents with one vectoriser pass and one matrix product."""
-    vectorizer, coef, intercept = parts(pipeline)
-    x = sparse.csr_matrix(vectorizer.transform(documents))
-    decision = np.asarray(x @ coef.T) + intercept
-    probabilities = (1.0 / (1.0 + np.exp(-decision))).tolist()
-    if not explain:
-        return [Scored(row, [[] for _ in intercept]) for row in probabilities]
-    if names is None:
-        names = vectorizer.get_feature_names_out()
-    evidence = _top_terms_batch(x, coef, names, k)
-    return [Scored(row, ev) for row, ev in zip(probabilities, evidence, strict=True)]
-
-
-class LeanScorer:
-    """Scores one document at a time straight from the pipeline's vocabulary and weights."""
+class Scorer:
+    """Scores documents with a fitted pipeline's own vocabulary, idf and coefficients."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         vectorizer, coef, intercept = parts(pipeline)
-        if vectorizer.norm != "l2" or not vectorizer.use_idf:
-            raise TypeError("the lean path supports l2-normalised tf-idf only")
-        self._analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
-        self._sublinear = bool(vectorizer.sublinear_tf)
+        self.featurizer = Featurizer(vectorizer)
+        self.n_labels = len(intercept)
+        self._coef = coef
+        self._coef_t = np.ascontiguousarray(coef.T)
+        self._intercept_array = intercept
         self._intercept = [float(b) for b in intercept]
-        idf = vectorizer.idf_
-        # one row per feature: (idf, idf * w_label0, idf * w_label1, ...)
-        weighted = np.column_stack([idf, coef.T * idf[:, None]]).tolist()
-        self._table = {term: tuple(weighted[i]) for term, i in vectorizer.vocabulary_.items()}
+        # one row per feature id: (idf, idf * w_label0, idf * w_label1, ...)
+        idf = self.featurizer.idf
+        self._rows: list[tuple[float, ...]] = [
+            tuple(row) for row in np.column_stack([idf, coef.T * idf[:, None]]).tolist()
+        ]
 
-    def score(self, document: str, explain: bool = True, k: int = 5) -> Scored:
-        """Scores (and evidence) for one document, equal to the pipeline's to rounding."""
-        counts = Counter(self._analyze(document))
-        table, n_labels = self._table, len(self._intercept)
+    def batch(self, documents: Sequence[str], explain: bool = True, k: int = 5) -> list[Scored]:
+        """Score many documents with one tf-idf matrix and one matrix product."""
+        x = self.featurizer.matrix(documents)
+        decision = np.asarray(x @ self._coef_t) + self._intercept_array
+        probabilities = (1.0 / (1.0 + np.exp(-decision))).tolist()
+        if not explain:
+            return [Scored(row, [[] for _ in self._intercept]) for row in probabilities]
+        evidence = _top_terms_batch(x, self._coef, self.featurizer.names, k)
+        return [Scored(row, ev) for row, ev in zip(probabilities, evidence, strict=True)]
+
+    def one(self, document: str, explain: bool = True, k: int = 5) -> Scored:
+        """Scores (and evidence) for one document without a sparse matrix: the fast path
+        for one short item."""
+        rows, n_labels = self._rows, self.n_labels
         sums = [0.0] * n_labels
         squares = 0.0
         hits = []
-        for term, count in counts.items():
-            row = table.get(term)
-            if row is None:
-                continue
-            tf = 1.0 + math.log(count) if self._sublinear else float(count)
+        sublinear = self.featurizer.sublinear
+        for feature, count in self.featurizer.counts(document).items():
+            row = rows[feature]
+            tf = 1.0 + math.log(count) if sublinear else float(count)
             squares += (tf * row[0]) ** 2
             for j in range(n_labels):
                 sums[j] += tf * row[j + 1]
             if explain:
-                hits.append((term, tf, row))
+                hits.append((feature, tf, row))
         norm = math.sqrt(squares) or 1.0
         scores = [_sigmoid(b + s / norm) for b, s in zip(self._intercept, sums, strict=True)]
         evidence: list[list[tuple[str, float]]] = [[] for _ in range(n_labels)]
         if explain:
+            names = self.featurizer.names
             for j in range(n_labels):
-                # rank on -(tf * idf * w): the same order as the batch path, ties by term
-                ranked = sorted((-tf * row[j + 1], t) for t, tf, row in hits if row[j + 1] > 0)
-                evidence[j] = [(t, -c / norm) for c, t in ranked[:k]]
+                # rank on -(tf * idf * w): the batch path's order, ties by term id
+                ranked = sorted((-tf * row[j + 1], f) for f, tf, row in hits if row[j + 1] > 0)
+                evidence[j] = [(names[f], -c / norm) for c, f in ranked[:k]]
         return Scored(scores, evidence)

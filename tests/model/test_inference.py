@@ -1,16 +1,19 @@
-"""Both scoring paths give the pipeline's own probabilities, and the same evidence."""
+"""The fast scoring paths give the pipeline's own features, probabilities and evidence."""
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
 
 import model
 from model import Item
-from model.inference import LeanScorer, score_batch
+from model.inference import Featurizer, Scorer, strip_accents
+from training.fit import make_vectorizer
 
 TEXTS = [
     ("Suicide bomber kills 12 at checkpoint", "A car bomb struck an army post north of Baghdad."),
@@ -19,10 +22,23 @@ TEXTS = [
     ("Markets rally", ""),
     ("", "Clerics condemn extremist propaganda and launch a counter-narrative campaign."),
 ]
+# what feeds send besides plain English: accents, ligatures, curly quotes, other scripts,
+# combining marks, letters with no lowercase, markup debris and nothing at all
+AWKWARD = [
+    "Café bombing in Saint-Étienne: naïve recruits, the ﬁghters’ “caliphate”",
+    "ＩＳＩＳ ｆｉｇｈｔｅｒｓ retreat from Raqqa — Kurds ℌ ℍ enter the city",
+    "Cafe\u0301 cafe\u0301 CAFÉ café — the same word written four ways",
+    "Боевики ИГИЛ покинули город; مقاتلو داعش ينسحبون من المدينة",
+    "the and of to in with by said Reuters Monday",  # only stop and outlet words
+    "&lt;b&gt;Suicide&lt;/b&gt; bomber #39;s attack &amp; hostage-taking",
+    "",
+    "   \n\t ",
+    "bomb " * 300 + "attack " * 3,
+]
 
 
 def documents(shared: Path | None = None) -> list[str]:
-    docs = [model.compose(t, x) for t, x in TEXTS]
+    docs = [model.compose(t, x) for t, x in TEXTS] + AWKWARD
     if shared is not None:
         lines = (shared / "seed_articles.jsonl").read_text(encoding="utf-8").splitlines()
         rows = [json.loads(line) for line in lines]
@@ -30,12 +46,66 @@ def documents(shared: Path | None = None) -> list[str]:
     return docs
 
 
+def assert_same_matrix(vectorizer: TfidfVectorizer, docs: list[str]) -> None:
+    expected = vectorizer.transform(docs).tocsr()
+    got = Featurizer(vectorizer).matrix(docs)
+    expected.sort_indices()
+    got.sort_indices()
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got.indptr, expected.indptr)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_allclose(got.data, expected.data, rtol=0, atol=1e-12)
+
+
+def test_strip_accents_matches_scikit_learn_on_every_code_point() -> None:
+    # every assigned code point below U+30000, in chunks, through both functions
+    chars = [chr(c) for c in range(0x30000) if unicodedata.category(chr(c)) not in {"Cs", "Cn"}]
+    for start in range(0, len(chars), 4096):
+        chunk = "".join(chars[start : start + 4096])
+        assert strip_accents(chunk) == strip_accents_unicode(chunk)
+    for text in AWKWARD:
+        assert strip_accents(text.lower()) == strip_accents_unicode(text.lower())
+
+
+def test_featurizer_gives_the_vectorizers_matrix_on_awkward_text() -> None:
+    train = [model.compose(t, x) for t, x in TEXTS] + AWKWARD
+    for name in ("word1", "word12"):
+        vectorizer = make_vectorizer(name).set_params(min_df=1).fit(train)
+        assert Featurizer(vectorizer)._fast
+        assert_same_matrix(vectorizer, [*train, "Kurds enter Raqqa after the fighters retreat"])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"analyzer": "char_wb", "ngram_range": (2, 4)},  # falls back to scikit-learn's analyser
+        {"ngram_range": (1, 3)},  # so does a trigram vocabulary
+        {"binary": True, "ngram_range": (1, 2)},
+        {"lowercase": False, "strip_accents": None, "sublinear_tf": False},
+    ],
+)
+def test_featurizer_follows_other_vectorizer_settings(options: dict) -> None:
+    docs = [model.compose(t, x) for t, x in TEXTS] + AWKWARD
+    vectorizer = TfidfVectorizer(**options).fit(docs)
+    assert_same_matrix(vectorizer, docs)
+
+
+def test_featurizer_gives_the_shipped_vectorizers_matrix_on_the_corpus(shared_data: Path) -> None:
+    vectorizer = model.load().pipeline.named_steps["tfidf"]
+    docs = documents()
+    for path in sorted(shared_data.glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        docs += [model.compose(r.get("title", ""), r.get("text", "")) for r in rows]
+    assert len(docs) > 2700
+    assert_same_matrix(vectorizer, docs)
+
+
 def assert_paths_agree(loaded: model.Model, docs: list[str]) -> None:
     reference = loaded.pipeline.predict_proba(docs)
-    lean = LeanScorer(loaded.pipeline)
-    batch = score_batch(loaded.pipeline, docs)
+    scorer = Scorer(loaded.pipeline)
+    batch = scorer.batch(docs)
     for doc, ref, b in zip(docs, reference, batch, strict=True):
-        one = lean.score(doc)
+        one = scorer.one(doc)
         np.testing.assert_allclose(one.scores, ref, rtol=0, atol=1e-12)
         np.testing.assert_allclose(b.scores, ref, rtol=0, atol=1e-12)
         assert [[t for t, _ in ev] for ev in one.evidence] == [
