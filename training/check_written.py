@@ -55,10 +55,15 @@ def check_item(item: dict[str, object], where: str, sents: set[str], grams: set[
     labels = item.get("labels")
     if not isinstance(labels, list) or not set(labels) <= LABELS:
         problems.append(f"{where}: labels must be a list drawn from {sorted(LABELS)}")
-    for field in ("title", "text"):
-        value = item.get(field)
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{where}: empty or missing {field}")
+    title, text = item.get("title"), item.get("text")
+    if not isinstance(title, str) or not isinstance(text, str):
+        problems.append(f"{where}: title and text must both be strings")
+        return problems
+    if not title.strip() and not text.strip():
+        problems.append(f"{where}: no title and no text")
+    # an empty title is allowed: incident lists, like the shared incident file, have none
+    for value in (title, text):
+        if not value.strip():
             continue
         problems += [
             f"{where}: sentence found in shared data: {s!r}" for s in sentences(value) if s in sents
