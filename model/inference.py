@@ -34,6 +34,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
+from model.tokens import StemmingTokenizer
+
 Evidence = dict[str, list[tuple[str, float]]]
 
 
@@ -97,6 +99,16 @@ def strip_accents(text: str) -> str:
     return astral.sub("", text) if beyond_basic else text
 
 
+def term_names(vectorizer: TfidfVectorizer) -> list[str]:
+    """Each feature's name, by feature id, as analysts see it: stems in readable words."""
+    tokenizer = vectorizer.tokenizer
+    show = tokenizer.shown if isinstance(tokenizer, StemmingTokenizer) else str
+    names = [""] * len(vectorizer.vocabulary_)
+    for term, i in vectorizer.vocabulary_.items():
+        names[i] = show(term)
+    return names
+
+
 # token patterns the fast path knows: none can match a space (so a vocabulary entry with a
 # space is a bigram), and each has an equivalent for ASCII text that the regex engine
 # runs about twice as fast (plain ranges, ASCII word boundaries)
@@ -121,18 +133,18 @@ class Featurizer:
         self.idf: np.ndarray = vectorizer.idf_
         self.sublinear = bool(vectorizer.sublinear_tf)
         self._binary = bool(vectorizer.binary)
-        names = [""] * self.n_features
-        for term, i in vocabulary.items():
-            names[i] = term
-        self.names = names
+        self.names = term_names(vectorizer)
+        tokenizer = vectorizer.tokenizer
+        stemming = isinstance(tokenizer, StemmingTokenizer)
+        pattern = tokenizer.token_pattern if stemming else vectorizer.token_pattern
         self._fast = (
             vectorizer.analyzer == "word"
             and vectorizer.input == "content"
             and vectorizer.preprocessor is None
-            and vectorizer.tokenizer is None
+            and (tokenizer is None or stemming)
             and vectorizer.strip_accents in (None, "unicode")
             and tuple(vectorizer.ngram_range) in {(1, 1), (1, 2)}
-            and vectorizer.token_pattern in _NO_SPACE_PATTERNS
+            and pattern in _NO_SPACE_PATTERNS
         )
         self._analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
         self._vocabulary = vocabulary
@@ -142,10 +154,11 @@ class Featurizer:
         self._strip = vectorizer.strip_accents == "unicode"
         if self._strip:
             _combining_marks()  # built now, not on the first request
-        self._tokenize: Callable[[str], list[str]] = vectorizer.build_tokenizer()
-        self._tokenize_ascii = re.compile(
-            _NO_SPACE_PATTERNS[vectorizer.token_pattern], re.ASCII
-        ).findall
+        self._tokenize: Callable[[str], list[str]] = re.compile(pattern).findall
+        self._tokenize_ascii = re.compile(_NO_SPACE_PATTERNS[pattern], re.ASCII).findall
+        # stop words the tokenizer drops before stemming, then the vectoriser's own
+        self._stop_words = tokenizer.stop if stemming else frozenset()
+        self._stems = tokenizer.stems if stemming else None
         self._stop = frozenset(vectorizer.get_stop_words() or ())
         self._bigrams = tuple(vectorizer.ngram_range) == (1, 2)
         # unigrams by their token, bigrams by their pair of tokens: hashing a pair reuses
@@ -168,7 +181,14 @@ class Featurizer:
         else:
             tokens = self._tokenize(strip_accents(document) if self._strip else document)
         # every loop below runs in C: filterfalse, map, zip, Counter
-        tokens = list(filterfalse(self._stop.__contains__, tokens))
+        words: Iterable[str] = tokens
+        if self._stop_words:
+            words = filterfalse(self._stop_words.__contains__, words)
+        if self._stems is not None:
+            words = map(self._stems.__getitem__, words)
+        if self._stop:
+            words = filterfalse(self._stop.__contains__, words)
+        tokens = list(words)
         terms: Iterable[str | tuple[str, str]] = tokens
         if self._bigrams:
             terms = chain(tokens, zip(tokens, islice(tokens, 1, None), strict=False))

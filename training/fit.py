@@ -22,6 +22,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
 from model import LABELS
+from model.inference import term_names
+from model.tokens import StemmingTokenizer
 from training.corpus import Example
 
 SEED = 20171103
@@ -106,9 +108,14 @@ class Params:
     def as_dict(self) -> dict[str, Any]:
         """The parameters as recorded on the model card."""
         kwargs = vectorizer_kwargs(self.vectorizer)
-        shown = {k: v for k, v in kwargs.items() if k not in {"dtype", "stop_words"}}
-        if "stop_words" in kwargs:
-            shown["stop_words"] = f"scikit-learn English + {len(LEAKY_WORDS)} outlet/date words"
+        hidden = {"dtype", "stop_words", "tokenizer", "token_pattern"}
+        shown = {k: v for k, v in kwargs.items() if k not in hidden}
+        if "tokenizer" in kwargs:
+            shown["tokens"] = {
+                "pattern": TOKEN_PATTERN,
+                "stop_words": f"scikit-learn English + {len(LEAKY_WORDS)} outlet/date words",
+                "stemmer": "Snowball English (snowballstemmer)",
+            }
         return {"vectorizer": self.vectorizer, **shown, "C": self.C}
 
 
@@ -121,7 +128,8 @@ def vectorizer_kwargs(name: str) -> dict[str, Any]:
         "dtype": np.float64,
     }
     if VECTORIZERS[name]["analyzer"] == "word":
-        base |= {"stop_words": STOP_WORDS, "token_pattern": TOKEN_PATTERN}
+        tokenizer = StemmingTokenizer(TOKEN_PATTERN, STOP_WORDS)
+        base |= {"tokenizer": tokenizer, "token_pattern": None, "stop_words": None}
     return base | VECTORIZERS[name]
 
 
@@ -342,10 +350,18 @@ def metrics_by_source(
     return out
 
 
-def top_terms(pipeline: Pipeline, k: int = 15) -> dict[str, list[tuple[str, float]]]:
-    """The k terms with the largest positive coefficient per label."""
+def add_display_words(pipeline: Pipeline, documents: Sequence[str]) -> None:
+    """Teach a fitted pipeline's stemming tokenizer which word to show for each stem."""
     vectorizer = pipeline.named_steps["tfidf"]
-    names = vectorizer.get_feature_names_out()
+    if isinstance(vectorizer.tokenizer, StemmingTokenizer):
+        preprocess = vectorizer.build_preprocessor()
+        stems = {stem for term in vectorizer.vocabulary_ for stem in term.split(" ")}
+        vectorizer.tokenizer.learn_display((preprocess(d) for d in documents), stems)
+
+
+def top_terms(pipeline: Pipeline, k: int = 15) -> dict[str, list[tuple[str, float]]]:
+    """The k terms with the largest positive coefficient per label, in readable words."""
+    names = term_names(pipeline.named_steps["tfidf"])
     out = {}
     for label, est in zip(LABELS, pipeline.named_steps["clf"].estimators_, strict=True):
         coef = est.coef_.ravel()

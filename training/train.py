@@ -20,6 +20,7 @@ from training import corpus as corpus_mod
 from training.fit import (
     SEED,
     Progress,
+    add_display_words,
     build_pipeline,
     label_matrix,
     metrics,
@@ -95,7 +96,9 @@ def train(
     progress("cross-validating fully nested: hyper-parameters chosen inside each fold too")
     nested = nested_cv(real, written, folds, inner_folds, SEED, progress)
     pipeline = build_pipeline(selection.params)
-    pipeline.fit([e.document for e in corpus.examples], label_matrix(corpus.examples))
+    documents = [e.document for e in corpus.examples]
+    pipeline.fit(documents, label_matrix(corpus.examples))
+    add_display_words(pipeline, documents)
     card: dict[str, Any] = {
         "name": "wiretag-topics",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

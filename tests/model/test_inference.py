@@ -12,7 +12,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unico
 
 import model
 from model import Item
-from model.inference import Featurizer, Scorer, strip_accents
+from model.inference import Featurizer, Scorer, strip_accents, term_names
 from training.fit import make_vectorizer
 
 TEXTS = [
@@ -129,10 +129,11 @@ def test_evidence_weights_are_tfidf_times_coefficient(tiny_model_dir: Path) -> N
     result = loaded.classify([Item("x", *TEXTS[0])])[0]
     vectorizer = loaded.pipeline.named_steps["tfidf"]
     row = vectorizer.transform([doc]).toarray()[0]
+    feature = {name: i for i, name in enumerate(term_names(vectorizer))}
     for j, label in enumerate(loaded.labels):
         coef = loaded.pipeline.named_steps["clf"].estimators_[j].coef_.ravel()
         for term, weight in result.evidence[label]:
-            i = vectorizer.vocabulary_[term]
+            i = feature[term]
             assert weight == pytest.approx(row[i] * coef[i], abs=1e-12)
             assert weight > 0
 

@@ -1,0 +1,103 @@
+"""The model's words: letters-only tokens, stop words dropped, each cut to its stem.
+
+Stemming (Snowball's English stemmer) lets "recapture", "recaptured" and "recapturing"
+count as one feature, which matters when a label has a few dozen real examples. The
+fitted vectoriser keeps a :class:`StemmingTokenizer` as its ``tokenizer``, so the shipped
+artifact carries the exact rule it was trained with, and :mod:`model.inference` reads
+the same object for its fast path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import snowballstemmer
+
+STEM_CACHE_MAX = 200_000  # distinct words remembered; beyond that each is stemmed anew
+
+
+class Stems(dict[str, str]):
+    """Word -> stem, stemmed on first sight and then looked up, up to ``limit`` words."""
+
+    def __init__(self, stem: Callable[[str], str], limit: int = STEM_CACHE_MAX) -> None:
+        super().__init__()
+        self._stem = stem
+        self._limit = limit
+
+    def __missing__(self, word: str) -> str:
+        stem = self._stem(word)
+        if len(self) < self._limit:
+            self[word] = stem
+        return stem
+
+
+class StemmingTokenizer:
+    """Tokens of an already lower-cased text: ``token_pattern`` matches, minus
+    ``stop_words``, each replaced by its stem."""
+
+    def __init__(
+        self, token_pattern: str, stop_words: Iterable[str], language: str = "english"
+    ) -> None:
+        self.token_pattern = token_pattern
+        self.stop_words = tuple(sorted(set(stop_words)))
+        self.language = language
+        # stem -> the word it most often came from in the training texts, to show
+        # analysts "recaptured" rather than "recaptur"
+        self.display: dict[str, str] = {}
+        self._build()
+
+    def _build(self) -> None:
+        self.findall: Callable[[str], list[str]] = re.compile(self.token_pattern).findall
+        self.stop = frozenset(self.stop_words)
+        self.stems = Stems(snowballstemmer.stemmer(self.language).stemWord)
+
+    def __call__(self, document: str) -> list[str]:
+        stems, stop = self.stems, self.stop
+        return [stems[t] for t in self.findall(document) if t not in stop]
+
+    def learn_display(self, documents: Iterable[str], keep: Iterable[str]) -> None:
+        """For each stem in ``keep``, remember its commonest word in ``documents`` (which
+        must be preprocessed as the vectoriser does: lower case, accents stripped); ties
+        go to the alphabetically first word."""
+        wanted = set(keep)
+        seen: dict[str, Counter[str]] = {}
+        for document in documents:
+            for word in self.findall(document):
+                stem = self.stems[word]
+                if stem in wanted and word not in self.stop:
+                    seen.setdefault(stem, Counter())[word] += 1
+        self.display = {
+            stem: min(words.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+            for stem, words in sorted(seen.items())
+        }
+
+    def shown(self, term: str) -> str:
+        """A vocabulary term (one stem, or two separated by a space) in readable words."""
+        return " ".join(self.display.get(stem, stem) for stem in term.split(" "))
+
+    # the artifact stores the rule and the display words, not the cache of stems
+    def __getstate__(self) -> dict[str, Any]:
+        keys = ("token_pattern", "stop_words", "language", "display")
+        return {k: getattr(self, k) for k in keys}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"display": {}} | state)
+        self._build()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StemmingTokenizer) and self._rule() == other._rule()
+
+    def _rule(self) -> tuple[str, tuple[str, ...], str]:
+        return (self.token_pattern, self.stop_words, self.language)
+
+    def __hash__(self) -> int:
+        return hash(self._rule())
+
+    def __repr__(self) -> str:
+        return (
+            f"StemmingTokenizer({self.token_pattern!r}, <{len(self.stop_words)} stop words>, "
+            f"{self.language!r})"
+        )

@@ -1,0 +1,50 @@
+"""The stemming tokenizer: what it keeps, what it stores, and the words it shows."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import model
+from model import Item
+from model.tokens import StemmingTokenizer, Stems
+from training.fit import STOP_WORDS, TOKEN_PATTERN
+
+
+def tokenizer() -> StemmingTokenizer:
+    return StemmingTokenizer(TOKEN_PATTERN, STOP_WORDS)
+
+
+def test_stop_words_go_before_stemming_and_variants_share_a_stem() -> None:
+    tokens = tokenizer()("the army recaptured the town after recapturing 2 villages; reuters")
+    assert tokens == ["armi", "recaptur", "town", "recaptur", "villag"]
+
+
+def test_the_stem_cache_is_bounded() -> None:
+    stems = Stems(str.upper, limit=2)
+    assert [stems[w] for w in ("a", "b", "c", "c")] == ["A", "B", "C", "C"]
+    assert dict(stems) == {"a": "A", "b": "B"}
+
+
+def test_display_words_are_the_commonest_and_survive_pickling() -> None:
+    tok = tokenizer()
+    tok("recruited recruits recruiting")  # fills the cache
+    tok.learn_display(
+        ["recruited recruited recruits", "recruiting fighters", "the fighter"],
+        keep={"recruit", "fighter"},
+    )
+    assert tok.display == {"fighter": "fighter", "recruit": "recruited"}
+    assert tok.shown("recruit fighter") == "recruited fighter"
+    assert tok.shown("unseen") == "unseen"
+    copy = pickle.loads(pickle.dumps(tok))
+    assert copy == tok and copy.display == tok.display
+    assert len(copy.stems) == 0  # the cache of stems is not stored in the artifact
+    assert copy("recruiting") == ["recruit"]
+
+
+def test_evidence_shows_words_not_stems(tiny_model_dir: Path) -> None:
+    loaded = model.load(tiny_model_dir)
+    result = loaded.classify([Item("x", "Suicide bomber kills 12", "A car bomb struck.")])[0]
+    terms = {t for ev in result.evidence.values() for t, _ in ev}
+    assert {"suicide", "bomber"} <= terms  # the stems are "suicid" and "bomber"
+    assert "suicid" not in terms
