@@ -10,6 +10,7 @@ the same object for its fast path.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -20,15 +21,22 @@ STEM_CACHE_MAX = 200_000  # distinct words remembered; beyond that each is stemm
 
 
 class Stems(dict[str, str]):
-    """Word -> stem, stemmed on first sight and then looked up, up to ``limit`` words."""
+    """Word -> stem, stemmed on first sight and then looked up, up to ``limit`` words.
+
+    Safe to share between threads (the poller classifies from several): a Snowball stemmer
+    keeps the word it is working on in itself, so two threads stemming at once corrupt each
+    other; a lock serialises stemming, which only happens for words not seen before.
+    """
 
     def __init__(self, stem: Callable[[str], str], limit: int = STEM_CACHE_MAX) -> None:
         super().__init__()
         self._stem = stem
         self._limit = limit
+        self._lock = threading.Lock()
 
     def __missing__(self, word: str) -> str:
-        stem = self._stem(word)
+        with self._lock:
+            stem = self._stem(word)
         if len(self) < self._limit:
             self[word] = stem
         return stem

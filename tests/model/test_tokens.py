@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import model
@@ -48,3 +50,20 @@ def test_evidence_shows_words_not_stems(tiny_model_dir: Path) -> None:
     terms = {t for ev in result.evidence.values() for t, _ in ev}
     assert {"suicide", "bomber"} <= terms  # the stems are "suicid" and "bomber"
     assert "suicid" not in terms
+
+
+def test_threads_can_share_one_tokenizer() -> None:
+    # a Snowball stemmer object is not thread-safe; the poller classifies from a thread pool
+    words = [f"recruit{'ing' if i % 2 else 'ed'}{chr(97 + i % 26) * (i % 7)}" for i in range(4000)]
+    expected = [StemmingTokenizer(TOKEN_PATTERN, STOP_WORDS)(w) for w in words]
+    shared = tokenizer()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so stemming calls overlap
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(5):
+                shared.stems.clear()
+                got = list(pool.map(shared, words))
+                assert got == expected
+    finally:
+        sys.setswitchinterval(interval)
