@@ -146,9 +146,9 @@ class Featurizer:
             and tuple(vectorizer.ngram_range) in {(1, 1), (1, 2)}
             and pattern in _NO_SPACE_PATTERNS
         )
-        self._analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
-        self._vocabulary = vocabulary
-        if not self._fast:
+        if not self._fast:  # scikit-learn's own analyser, ids looked up afterwards
+            self._analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
+            self._vocabulary = vocabulary
             return
         self._lower = bool(vectorizer.lowercase)
         self._strip = vectorizer.strip_accents == "unicode"

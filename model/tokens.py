@@ -9,6 +9,7 @@ the same object for its fast path.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
@@ -16,6 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import snowballstemmer
+
+log = logging.getLogger(__name__)
 
 STEM_CACHE_MAX = 200_000  # distinct words remembered; beyond that each is stemmed anew
 
@@ -36,7 +39,11 @@ class Stems(dict[str, str]):
 
     def __missing__(self, word: str) -> str:
         with self._lock:
-            stem = self._stem(word)
+            try:
+                stem = self._stem(word)
+            except Exception:  # a stemmer bug on one odd word must not fail a whole batch
+                log.warning("stemmer failed on %r; the word is kept as it is", word[:40])
+                stem = word
         if len(self) < self._limit:
             self[word] = stem
         return stem
@@ -94,15 +101,6 @@ class StemmingTokenizer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update({"display": {}} | state)
         self._build()
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StemmingTokenizer) and self._rule() == other._rule()
-
-    def _rule(self) -> tuple[str, tuple[str, ...], str]:
-        return (self.token_pattern, self.stop_words, self.language)
-
-    def __hash__(self) -> int:
-        return hash(self._rule())
 
     def __repr__(self) -> str:
         return (

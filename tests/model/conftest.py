@@ -11,7 +11,6 @@ import pytest
 from training import train as train_mod
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
 
 PLACES = ["Mosul", "Raqqa", "Sirte", "Kismayo", "Marawi", "Palmyra", "Gao", "Maiduguri"]
 GROUPS = ["Islamic State", "al-Shabaab", "Boko Haram", "al-Qaeda"]
@@ -75,11 +74,3 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) 
     out = tmp_path_factory.mktemp("model")
     train_mod.train([str(tiny_corpus)], [], [], str(out), folds=3, inner_folds=2)
     return out
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """../shared/data, the labelled real news; tests that need it skip when it is absent."""
-    if not (SHARED / "data").is_dir():
-        pytest.skip("needs ../shared (present in CI) beside the checkout")
-    return SHARED / "data"

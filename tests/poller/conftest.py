@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,13 +16,7 @@ from poller_testkit import FeedServer
 
 from model import Model, load
 from settings import Settings
-from store import Store, open_store, scratch_schema
-
-PG_ENV = "WIRETAG_TEST_POSTGRES_URL"
-PG_HOWTO = (
-    f"two-poller test needs PostgreSQL: set {PG_ENV}, e.g. "
-    f"{PG_ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/test (CI sets it)"
-)
+from store import Store, open_store
 
 
 @pytest.fixture
@@ -65,13 +58,3 @@ def store(poll_settings: Settings) -> Iterator[Store]:
     s = open_store(poll_settings.sqlalchemy_url)
     yield s
     s.close()
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema for this test (skipped with a how-to when unconfigured)."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(PG_HOWTO)
-    with scratch_schema(base) as url:
-        yield url

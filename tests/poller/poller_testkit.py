@@ -16,10 +16,6 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-FEEDS_DIR = SHARED / "fixtures" / "feeds"
-FEEDPARSER_TESTS = SHARED / "fixtures" / "feedparser-tests.tar.gz"
-NEEDS_SHARED = "needs ../shared (present in CI)"
 HANG_LIMIT = 10.0  # a hanging handler gives up after this, so the server can shut down
 
 Handler = Callable[["Request"], None]
@@ -205,12 +201,6 @@ def rss(items: list[tuple[str, str]], title: str = "Test feed") -> bytes:
         )
     parts.append("</channel></rss>")
     return "".join(parts).encode()
-
-
-def need_shared() -> None:
-    """Skip the calling test when ../shared is not beside the checkout."""
-    if not FEEDS_DIR.is_dir():
-        pytest.skip(NEEDS_SHARED)
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from poller_testkit import FEEDPARSER_TESTS, NEEDS_SHARED, FeedServer, Request
+from poller_testkit import FeedServer, Request
 
 from model import Model
 from poller.parse import NotAFeed, parse_feed
@@ -42,11 +42,14 @@ def _route(body: bytes, headers: dict[str, str]):  # type: ignore[no-untyped-def
 
 
 def test_every_suite_file_served_once(
-    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings, tmp_path: Path
+    feed_server: FeedServer,
+    store: Store,
+    model: Model,
+    poll_settings: Settings,
+    tmp_path: Path,
+    shared: Path,
 ) -> None:
-    if not FEEDPARSER_TESTS.is_file():
-        pytest.skip(NEEDS_SHARED)
-    with tarfile.open(FEEDPARSER_TESTS) as archive:
+    with tarfile.open(shared / "fixtures" / "feedparser-tests.tar.gz") as archive:
         archive.extractall(tmp_path / "suite", filter="data")
     root = next((tmp_path / "suite").rglob("tests"))
     files = sorted(p for p in root.rglob("*") if p.is_file())

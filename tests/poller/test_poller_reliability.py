@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from poller_testkit import (
-    FEEDS_DIR,
     FeedServer,
     gzip_bomb,
     gzipped,
     hang,
     huge,
     huge_chunked,
-    need_shared,
     redirect,
     rss,
     static,
@@ -40,10 +39,11 @@ FIXTURES = {
 MiB = 1024 * 1024
 
 
-def _serve_fixtures(server: FeedServer) -> dict[str, str]:
+def _serve_fixtures(server: FeedServer, shared: Path) -> dict[str, str]:
     urls = {}
     for name in FIXTURES:
-        server.routes[f"/feeds/{name}"] = static((FEEDS_DIR / name).read_bytes())
+        feed = shared / "fixtures" / "feeds" / name
+        server.routes[f"/feeds/{name}"] = static(feed.read_bytes())
         urls[name] = server.url(f"/feeds/{name}")
     return urls
 
@@ -75,10 +75,9 @@ def _misbehaving(server: FeedServer) -> dict[str, str]:
 
 
 def test_each_misbehaving_feed_costs_only_itself(
-    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings, shared: Path
 ) -> None:
-    need_shared()
-    good = _serve_fixtures(feed_server)
+    good = _serve_fixtures(feed_server, shared)
     feed_server.routes["/moved"] = redirect("/feeds/heise.atom", 301)
     feed_server.routes["/gz"] = gzipped(rss([("Gzip item", "compressed on the wire")]))
     bad = _misbehaving(feed_server)
@@ -132,10 +131,9 @@ def test_each_misbehaving_feed_costs_only_itself(
 
 
 def test_unchanged_feed_costs_a_304_and_no_items(
-    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings, shared: Path
 ) -> None:
-    need_shared()
-    url = _serve_fixtures(feed_server)["guardian.rss"]
+    url = _serve_fixtures(feed_server, shared)["guardian.rss"]
     feed = store.add_feed(url)
     poll_once(store, model, poll_settings)
     later = datetime.now(UTC) + timedelta(minutes=poll_settings.default_interval_minutes + 1)

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from store import Store, open_store, scratch_schema
-
-PG_ENV = "WIRETAG_TEST_POSTGRES_URL"
-PG_HOWTO = (
-    f"PostgreSQL tests need {PG_ENV}, e.g. "
-    f"{PG_ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/test (CI sets it)"
-)
+from store import Store, open_store
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -24,11 +17,7 @@ def store_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'sub' / 'wiretag.db'}"
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(PG_HOWTO)
-    with scratch_schema(base) as url:
-        yield url
+    yield request.getfixturevalue("pg_url")  # skips when PostgreSQL is not configured
 
 
 @pytest.fixture
