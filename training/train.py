@@ -21,7 +21,7 @@ from training.fit import (
     SEED,
     Progress,
     add_display_words,
-    build_pipeline,
+    fit_pipeline,
     label_matrix,
     metrics,
     metrics_by_source,
@@ -84,7 +84,10 @@ def train(
     )
     progress("choosing hyper-parameters and thresholds by cross-validation on the real pool")
     selection = select(real, written, inner_folds, SEED)
-    progress(f"chosen: {selection.params.vectorizer} C={selection.params.C}")
+    progress(
+        f"chosen: {selection.params.vectorizer} C={selection.params.C} "
+        f"written weight {selection.params.written_weight}"
+    )
     y = label_matrix(real)
     progress("cross-validating with those hyper-parameters, thresholds tuned inside each fold")
     evaluation = nested_cv(real, written, folds, inner_folds, SEED, progress, selection.params)
@@ -95,10 +98,8 @@ def train(
     ]
     progress("cross-validating fully nested: hyper-parameters chosen inside each fold too")
     nested = nested_cv(real, written, folds, inner_folds, SEED, progress)
-    pipeline = build_pipeline(selection.params)
-    documents = [e.document for e in corpus.examples]
-    pipeline.fit(documents, label_matrix(corpus.examples))
-    add_display_words(pipeline, documents)
+    pipeline = fit_pipeline(selection.params, real, written)
+    add_display_words(pipeline, [e.document for e in corpus.examples])
     card: dict[str, Any] = {
         "name": "wiretag-topics",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -131,7 +132,10 @@ def train(
                 "method": "the same folds, with hyper-parameters also chosen inside each "
                 "training fold (stricter, noisier)",
                 "overall": metrics(y, nested.predicted),
-                "folds": [{k: f[k] for k in ("fold", "vectorizer", "C")} for f in nested.chosen],
+                "folds": [
+                    {k: f[k] for k in ("fold", "vectorizer", "C", "written_item_weight")}
+                    for f in nested.chosen
+                ],
             },
         },
         "top_terms": top_terms(pipeline),

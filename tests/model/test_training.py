@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.pipeline import Pipeline
 
 import model
 from model import LABELS, Item
 from training import train as train_mod
 from training.__main__ import main as training_main
+from training.corpus import load
+from training.fit import Params, build_pipeline, fit_pipeline, item_weights, label_matrix
 
 
 def test_train_writes_artifact_and_a_complete_card(tiny_model_dir: Path, tiny_corpus: Path) -> None:
@@ -93,3 +98,33 @@ def test_train_command_reports_a_corpus_error(
     code = training_main(["train", "--data", str(bad), "--out", str(tmp_path / "m")])
     assert code == 2
     assert f"{bad}:1: unknown label" in capsys.readouterr().err
+
+
+def test_written_items_count_at_their_weight(tiny_corpus: Path) -> None:
+    examples = load([str(tiny_corpus)]).examples
+    # every counter_propaganda item becomes a written one
+    written = [replace(e, origin="written") for e in examples if "counter_propaganda" in e.labels]
+    real = [e for e in examples if "counter_propaganda" not in e.labels]
+    assert written and all(e.written for e in written) and not any(e.written for e in real)
+
+    def coefficients(pipeline: Pipeline) -> np.ndarray:
+        return np.vstack([e.coef_ for e in pipeline.named_steps["clf"].estimators_])
+
+    # weight 1 is the plain, unweighted fit of the same items
+    plain = build_pipeline(Params("word1", 8.0)).fit(
+        [e.document for e in real + written], label_matrix(real + written)
+    )
+    full = coefficients(fit_pipeline(Params("word1", 8.0, 1.0), real, written))
+    np.testing.assert_allclose(full, coefficients(plain), rtol=1e-6, atol=1e-9)
+    # at a quarter weight the written items pull the fit less far towards themselves
+    j = LABELS.index("counter_propaganda")
+    docs = [e.document for e in written]
+    scores = {
+        w: fit_pipeline(Params("word1", 8.0, w), real, written).predict_proba(docs)[:, j]
+        for w in (1.0, 0.25)
+    }
+    assert (scores[0.25] < scores[1.0]).all()
+
+
+def test_item_weights_put_real_items_first() -> None:
+    assert item_weights(2, 3, 0.25).tolist() == [1.0, 1.0, 0.25, 0.25, 0.25]
