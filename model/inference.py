@@ -26,7 +26,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, filterfalse, islice
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -109,13 +109,37 @@ def term_names(vectorizer: TfidfVectorizer) -> list[str]:
     return names
 
 
-# token patterns the fast path knows: none can match a space (so a vocabulary entry with a
-# space is a bigram), and each has an equivalent for ASCII text that the regex engine
-# runs about twice as fast (plain ranges, ASCII word boundaries)
+# The token patterns the fast path knows. None can match a space (so a vocabulary entry
+# with a space is a bigram). On ASCII text each one's tokens are exactly the runs of
+# [A-Za-z0-9_] (split apart at every other character) that are two or more characters
+# long and, for ours, letters only: a \b inside such a run is impossible.
 _NO_SPACE_PATTERNS = {
-    r"(?u)\b[^\W\d_][^\W\d_]+\b": r"\b[A-Za-z]{2,}\b",  # letters only (ours)
-    r"(?u)\b\w\w+\b": r"\b\w\w+\b",  # scikit-learn's default
+    r"(?u)\b[^\W\d_][^\W\d_]+\b": True,  # letters only (ours): runs must be alphabetic
+    r"(?u)\b\w\w+\b": False,  # scikit-learn's default: any run
 }
+_ASCII_WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+# every other ASCII byte becomes a space, so bytes.split() gives the runs
+_ASCII_RUNS = bytes(b if b in _ASCII_WORD else 0x20 for b in range(256))
+# Punctuation that news text is full of (curly quotes, dashes, ellipsis, no-break and thin
+# spaces, bullets). None is a word character, so turning each into a space changes no
+# token, and a text with nothing else outside ASCII can take the ASCII path.
+_PUNCTUATION = re.compile("[\u00a0\u00ab\u00b7\u00bb\u2010-\u2027\u202f\u2032-\u2039\u3000]")
+WORD_CACHE_MAX = 200_000  # distinct ASCII runs remembered by the fast path
+
+
+class _Runs(dict[bytes, Any]):
+    """An ASCII run -> what it counts as (a feature id, a term, or None), worked out on
+    first sight by ``resolve`` and then looked up, up to WORD_CACHE_MAX runs."""
+
+    def __init__(self, resolve: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._resolve = resolve
+
+    def __missing__(self, run: bytes) -> Any:
+        found = self._resolve(run.decode("ascii"))
+        if len(self) < WORD_CACHE_MAX:
+            self[run] = found
+        return found
 
 
 class Featurizer:
@@ -155,7 +179,7 @@ class Featurizer:
         if self._strip:
             _combining_marks()  # built now, not on the first request
         self._tokenize: Callable[[str], list[str]] = re.compile(pattern).findall
-        self._tokenize_ascii = re.compile(_NO_SPACE_PATTERNS[pattern], re.ASCII).findall
+        self._letters_only = _NO_SPACE_PATTERNS[pattern]
         # stop words the tokenizer drops before stemming, then the vectoriser's own
         self._stop_words = tokenizer.stop if stemming else frozenset()
         self._stems = tokenizer.stems if stemming else None
@@ -167,6 +191,21 @@ class Featurizer:
         for term, i in vocabulary.items():
             first, _, second = term.partition(" ")
             self._table[(first, second) if second else first] = i
+        # ASCII text: each run straight to its term (with bigrams) or its feature id
+        self._runs = _Runs(self._run_term if self._bigrams else self._run_feature)
+
+    def _run_term(self, run: str) -> str | None:
+        """The term an ASCII run counts as, or None if it is no token or a stop word."""
+        if len(run) < 2 or (self._letters_only and not run.isalpha()):
+            return None
+        if run in self._stop_words:
+            return None
+        term = self._stems[run] if self._stems is not None else run
+        return None if term in self._stop else term
+
+    def _run_feature(self, run: str) -> int | None:
+        term = self._run_term(run)
+        return None if term is None else self._table.get(term)
 
     def counts(self, document: str) -> Counter[int]:
         """Feature id -> how often the feature occurs in ``document``."""
@@ -176,24 +215,37 @@ class Featurizer:
             return Counter(set(ids) if self._binary else ids)
         if self._lower:
             document = document.lower()
+        if not document.isascii():
+            if self._strip:
+                document = strip_accents(document)
+            document = _PUNCTUATION.sub(" ", document)
+        # every loop below runs in C: translate, split, filter, map, zip, Counter
         if document.isascii():
-            tokens = self._tokenize_ascii(document)
+            runs = document.encode("ascii").translate(_ASCII_RUNS).split()
+            if not self._bigrams:
+                found: Counter[int | None] = Counter(map(self._runs.__getitem__, runs))
+                return self._found(found)
+            tokens = list(filter(None, map(self._runs.__getitem__, runs)))
         else:
-            tokens = self._tokenize(strip_accents(document) if self._strip else document)
-        # every loop below runs in C: filterfalse, map, zip, Counter
-        words: Iterable[str] = tokens
+            tokens = self._analyse(document)
+        terms: Iterable[str | tuple[str, str]] = tokens
+        if self._bigrams:
+            terms = chain(tokens, zip(tokens, islice(tokens, 1, None), strict=False))
+        return self._found(Counter(map(self._table.get, terms)))
+
+    def _analyse(self, document: str) -> list[str]:
+        """The terms of a text that is not ASCII (lower-cased and accent-stripped already)."""
+        words: Iterable[str] = self._tokenize(document)
         if self._stop_words:
             words = filterfalse(self._stop_words.__contains__, words)
         if self._stems is not None:
             words = map(self._stems.__getitem__, words)
         if self._stop:
             words = filterfalse(self._stop.__contains__, words)
-        tokens = list(words)
-        terms: Iterable[str | tuple[str, str]] = tokens
-        if self._bigrams:
-            terms = chain(tokens, zip(tokens, islice(tokens, 1, None), strict=False))
-        found: Counter[int | None] = Counter(map(self._table.get, terms))
-        found.pop(None, None)  # the n-grams outside the vocabulary
+        return list(words)
+
+    def _found(self, found: Counter[int | None]) -> Counter[int]:
+        found.pop(None, None)  # the words and n-grams outside the vocabulary
         if self._binary:
             return Counter(dict.fromkeys(found, 1))  # type: ignore[arg-type]
         return found  # type: ignore[return-value]
@@ -223,30 +275,59 @@ class Featurizer:
         return sparse.csr_matrix((data, columns, np.asarray(indptr, dtype=np.int32)), shape=shape)
 
 
+_PACKED_LIMIT = 2**62  # the largest packed sort key _evidence_order will build
+
+
+def _evidence_order(
+    group: np.ndarray, values: np.ndarray, terms: np.ndarray, n_terms: int, packed: bool = True
+) -> np.ndarray:
+    """The order of the contributions by group, largest value first, then by term id.
+
+    ``np.lexsort`` over the three keys does it, but sorting floats stably is slow; instead
+    the values are replaced by their dense rank (one quick sort), and group, rank and term
+    are packed into one int64 key that no two contributions share. Batches too big for the
+    key fall back to ``lexsort``.
+    """
+    n = len(values)
+    if not packed or (int(group.max(initial=0)) + 1) * (n + 1) * n_terms >= _PACKED_LIMIT:
+        return np.lexsort((terms, -values, group))
+    by_value = np.argsort(-values)
+    descending = values[by_value]
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_value] = np.concatenate(([0], np.cumsum(descending[1:] != descending[:-1])))
+    key = (group.astype(np.int64) * (n + 1) + rank) * n_terms + terms
+    return np.argsort(key)
+
+
 def _top_terms_batch(
-    x: sparse.csr_matrix, coef: np.ndarray, names: Sequence[str], k: int
+    x: sparse.csr_matrix, coef_t: np.ndarray, names: np.ndarray, k: int
 ) -> list[list[list[tuple[str, float]]]]:
     """Per row and label, the k features with the largest positive contribution (tf-idf x
-    weight), largest first, equal ones by term id: the lean path's order."""
-    n_rows, n_labels = x.shape[0], coef.shape[0]
+    weight), largest first, equal ones by term id: the lean path's order. ``coef_t`` is
+    features x labels; ``names`` an object array of the features' names."""
+    n_rows, n_labels = x.shape[0], coef_t.shape[1]
+    # one row per stored value, one column per label, flattened
+    contributions = (coef_t[x.indices] * x.data[:, None]).ravel()
+    positive = np.flatnonzero(contributions > 0)
+    values = contributions[positive]
+    stored, label = np.divmod(positive, n_labels)
     rows = np.repeat(np.arange(n_rows), np.diff(x.indptr))
-    contributions = x.data[:, None] * coef[:, x.indices].T  # one row per stored value
-    stored, label = np.nonzero(contributions > 0)
-    values = contributions[stored, label]
     group = rows[stored] * n_labels + label  # one group per (row, label)
     terms = x.indices[stored]
-    order = np.lexsort((terms, -values, group))
+    order = _evidence_order(group, values, terms, len(names))
     grouped = group[order]
-    rank = np.arange(len(order)) - np.searchsorted(grouped, grouped)  # place within its group
-    keep = order[rank < k]
-    out: list[list[list[tuple[str, float]]]] = [
-        [[] for _ in range(n_labels)] for _ in range(n_rows)
-    ]
-    for g, term, value in zip(
-        group[keep].tolist(), terms[keep].tolist(), values[keep].tolist(), strict=True
-    ):
-        out[g // n_labels][g % n_labels].append((names[term], value))
-    return out
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    place = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    keep = order[place < k]  # still in group order
+    by_group: list[list[tuple[str, float]]] = [[] for _ in range(n_rows * n_labels)]
+    if len(keep):
+        kept_group = group[keep]
+        pairs = list(zip(names[terms[keep]].tolist(), values[keep].tolist(), strict=True))
+        bounds = np.flatnonzero(np.r_[True, kept_group[1:] != kept_group[:-1], True]).tolist()
+        firsts = bounds[:-1]
+        for start, end, g in zip(firsts, bounds[1:], kept_group[firsts].tolist(), strict=True):
+            by_group[g] = pairs[start:end]
+    return [by_group[i : i + n_labels] for i in range(0, n_rows * n_labels, n_labels)]
 
 
 class Scorer:
@@ -256,8 +337,8 @@ class Scorer:
         vectorizer, coef, intercept = parts(pipeline)
         self.featurizer = Featurizer(vectorizer)
         self.n_labels = len(intercept)
-        self._coef = coef
         self._coef_t = np.ascontiguousarray(coef.T)
+        self._names = np.array(self.featurizer.names, dtype=object)
         self._intercept_array = intercept
         self._intercept = [float(b) for b in intercept]
         # one row per feature id: (idf, idf * w_label0, idf * w_label1, ...)
@@ -273,7 +354,7 @@ class Scorer:
         probabilities = (1.0 / (1.0 + np.exp(-decision))).tolist()
         if not explain:
             return [Scored(row, [[] for _ in self._intercept]) for row in probabilities]
-        evidence = _top_terms_batch(x, self._coef, self.featurizer.names, k)
+        evidence = _top_terms_batch(x, self._coef_t, self._names, k)
         return [Scored(row, ev) for row, ev in zip(probabilities, evidence, strict=True)]
 
     def one(self, document: str, explain: bool = True, k: int = 5) -> Scored:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
 
 import model
-from model import Item
-from model.inference import Featurizer, Scorer, strip_accents, term_names
+from model import Item, inference
+from model.inference import Featurizer, Scorer, _evidence_order, strip_accents, term_names
 from training.fit import make_vectorizer
 
 TEXTS = [
@@ -34,6 +35,11 @@ AWKWARD = [
     "",
     "   \n\t ",
     "bomb " * 300 + "attack " * 3,
+    # news punctuation (curly quotes, dashes, ellipsis, no-break space) around plain words,
+    # and runs that are not tokens: digits or underscores in a word, single letters
+    "Militants\u2019 \u201ccaliphate\u201d \u2014 a \u2018state\u2019\u2026 fell\u00a0today",
+    "al\u2011Shabaab and al\u2013Qaeda: isn\u2019t O\u2019Neill\u2019s covid19 abc_def _x x2 a b",
+    'ISIS-K fighters\' 2016 offensive; bomb-maker/recruiter (aka "the Emir") 3rd',
 ]
 
 
@@ -154,3 +160,44 @@ def test_classify_keeps_order_ids_and_all_scores(tiny_model_dir: Path) -> None:
             [t for t, _ in a.evidence[lab]] == [t for t, _ in b.evidence[lab]] for lab in a.evidence
         )
     assert loaded.classify(items, explain=False)[0].evidence == {}
+
+
+def test_evidence_order_packed_key_matches_lexsort() -> None:
+    # many ties on purpose: equal values inside a group must come out by term id
+    rng = np.random.default_rng(7)
+    n = 5000
+    group = rng.integers(0, 300, n)
+    values = rng.integers(1, 6, n) / 4.0
+    terms = rng.permutation(40_000)[:n]
+    packed = _evidence_order(group, values, terms, 40_000)
+    reference = _evidence_order(group, values, terms, 40_000, packed=False)
+    np.testing.assert_array_equal(packed, reference)
+    np.testing.assert_array_equal(reference, np.lexsort((terms, -values, group)))
+
+
+def test_batch_evidence_of_an_item_without_known_words(tiny_model_dir: Path) -> None:
+    scorer = Scorer(model.load(tiny_model_dir).pipeline)
+    batch = scorer.batch(["zzzz qqqq", "", "Troops recapture Mosul"])
+    assert batch[0].evidence == batch[1].evidence == [[] for _ in model.LABELS]
+    one = scorer.one("Troops recapture Mosul").evidence
+    assert [[t for t, _ in ev] for ev in batch[2].evidence] == [[t for t, _ in ev] for ev in one]
+    assert any(one)
+    nothing = scorer.batch(["", "zzzz"])  # no contribution at all in the batch
+    assert [s.evidence for s in nothing] == [[[] for _ in model.LABELS]] * 2
+
+
+def test_punctuation_turned_to_spaces_is_never_a_word_character() -> None:
+    marks = [chr(c) for c in range(0x110000) if inference._PUNCTUATION.fullmatch(chr(c))]
+    assert "\u2019" in marks and "\u2014" in marks and "\u00a0" in marks
+    assert not [c for c in marks if re.fullmatch(r"\w", c)]
+
+
+def test_the_run_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inference, "WORD_CACHE_MAX", 3)
+    docs = [model.compose(t, x) for t, x in TEXTS] + AWKWARD
+    for name in ("word1", "word12"):
+        vectorizer = make_vectorizer(name).set_params(min_df=1).fit(docs)
+        featurizer = Featurizer(vectorizer)
+        assert_same_matrix(vectorizer, docs)
+        featurizer.matrix(docs)
+        assert len(featurizer._runs) == 3
