@@ -159,6 +159,10 @@ def save(pipeline: Pipeline, card: dict[str, Any], directory: Path) -> dict[str,
     directory.mkdir(parents=True, exist_ok=True)
     artifact = directory / ARTIFACT_NAME
     tmp = artifact.with_suffix(".tmp")
+    for step in pipeline.named_steps.values():
+        # scikit-learn caches id(stop_words), a memory address, to skip re-checking them;
+        # without it the same training writes the same bytes (it re-checks once if needed)
+        vars(step).pop("_stop_words_id", None)
     joblib.dump(pipeline, tmp, compress=3)
     tmp.replace(artifact)
     sha = sha256_file(artifact)

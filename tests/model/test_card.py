@@ -63,3 +63,17 @@ def test_unreadable_card(copy: Path) -> None:
     (copy / "card.json").write_text("{oops")
     with pytest.raises(ModelError, match="unreadable model card"):
         model.load(copy)
+
+
+def test_saved_artifact_holds_no_memory_address(copy: Path, tmp_path: Path) -> None:
+    # scikit-learn caches id(stop_words) on the vectoriser; a saved address would make two
+    # identical trainings write different bytes
+    loaded = model.load(copy)
+    vectorizer = loaded.pipeline.named_steps["tfidf"]
+    vectorizer.transform(["Troops recapture the town"])  # sets the cache
+    assert hasattr(vectorizer, "_stop_words_id")
+    card = model.save(loaded.pipeline, dict(loaded.card), tmp_path / "again")
+    assert not hasattr(
+        model.load(tmp_path / "again").pipeline.named_steps["tfidf"], "_stop_words_id"
+    )
+    assert card["artifact_sha256"] == model.sha256_file(tmp_path / "again" / model.ARTIFACT_NAME)

@@ -56,6 +56,7 @@ def test_training_twice_gives_the_same_metrics(
     first = json.loads((tiny_model_dir / "card.json").read_text())
     assert again["cross_validation"] == first["cross_validation"]
     assert again["thresholds"] == first["thresholds"]
+    assert again["artifact_sha256"] == first["artifact_sha256"]  # the same bytes
 
 
 def test_written_items_never_enter_evaluation(tiny_corpus: Path, tmp_path: Path) -> None:
