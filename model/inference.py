@@ -26,7 +26,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, filterfalse, islice
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -34,7 +34,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
-from model.tokens import StemmingTokenizer
+from model.tokens import Memo, StemmingTokenizer
 
 Evidence = dict[str, list[tuple[str, float]]]
 
@@ -124,22 +124,6 @@ _ASCII_RUNS = bytes(b if b in _ASCII_WORD else 0x20 for b in range(256))
 # spaces, bullets). None is a word character, so turning each into a space changes no
 # token, and a text with nothing else outside ASCII can take the ASCII path.
 _PUNCTUATION = re.compile("[\u00a0\u00ab\u00b7\u00bb\u2010-\u2027\u202f\u2032-\u2039\u3000]")
-WORD_CACHE_MAX = 200_000  # distinct ASCII runs remembered by the fast path
-
-
-class _Runs(dict[bytes, Any]):
-    """An ASCII run -> what it counts as (a feature id, a term, or None), worked out on
-    first sight by ``resolve`` and then looked up, up to WORD_CACHE_MAX runs."""
-
-    def __init__(self, resolve: Callable[[str], Any]) -> None:
-        super().__init__()
-        self._resolve = resolve
-
-    def __missing__(self, run: bytes) -> Any:
-        found = self._resolve(run.decode("ascii"))
-        if len(self) < WORD_CACHE_MAX:
-            self[run] = found
-        return found
 
 
 class Featurizer:
@@ -191,19 +175,20 @@ class Featurizer:
         for term, i in vocabulary.items():
             first, _, second = term.partition(" ")
             self._table[(first, second) if second else first] = i
-        # ASCII text: each run straight to its term (with bigrams) or its feature id
-        self._runs = _Runs(self._run_term if self._bigrams else self._run_feature)
+        # ASCII text: each run (bytes) straight to its term (with bigrams) or its feature id
+        self._runs = Memo(self._run_term if self._bigrams else self._run_feature)
 
-    def _run_term(self, run: str) -> str | None:
+    def _run_term(self, run: bytes) -> str | None:
         """The term an ASCII run counts as, or None if it is no token or a stop word."""
-        if len(run) < 2 or (self._letters_only and not run.isalpha()):
+        word = run.decode("ascii")
+        if len(word) < 2 or (self._letters_only and not word.isalpha()):
             return None
-        if run in self._stop_words:
+        if word in self._stop_words:
             return None
-        term = self._stems[run] if self._stems is not None else run
+        term = self._stems[word] if self._stems is not None else word
         return None if term in self._stop else term
 
-    def _run_feature(self, run: str) -> int | None:
+    def _run_feature(self, run: bytes) -> int | None:
         term = self._run_term(run)
         return None if term is None else self._table.get(term)
 

@@ -20,33 +20,50 @@ import snowballstemmer
 
 log = logging.getLogger(__name__)
 
-STEM_CACHE_MAX = 200_000  # distinct words remembered; beyond that each is stemmed anew
+CACHE_MAX = 200_000  # entries a Memo holds; when full it starts afresh
 
 
-class Stems(dict[str, str]):
-    """Word -> stem, stemmed on first sight and then looked up, up to ``limit`` words.
+class Memo(dict[Any, Any]):
+    """key -> ``resolve(key)``, worked out on first sight and then looked up.
+
+    At most ``limit`` entries: when full it empties and starts again, so a long-running
+    process that meets endless new keys (numbers, names, typos) stays bounded and keeps
+    remembering the keys it meets now.
+    """
+
+    def __init__(self, resolve: Callable[[Any], Any], limit: int = CACHE_MAX) -> None:
+        super().__init__()
+        self._resolve = resolve
+        self._limit = limit
+
+    def __missing__(self, key: Any) -> Any:
+        found = self._resolve(key)
+        if len(self) >= self._limit:
+            self.clear()
+        self[key] = found
+        return found
+
+
+class Stems(Memo):
+    """Word -> stem (a :class:`Memo`).
 
     Safe to share between threads (the poller classifies from several): a Snowball stemmer
     keeps the word it is working on in itself, so two threads stemming at once corrupt each
     other; a lock serialises stemming, which only happens for words not seen before.
     """
 
-    def __init__(self, stem: Callable[[str], str], limit: int = STEM_CACHE_MAX) -> None:
-        super().__init__()
+    def __init__(self, stem: Callable[[str], str], limit: int = CACHE_MAX) -> None:
+        super().__init__(self._stem_one, limit)
         self._stem = stem
-        self._limit = limit
         self._lock = threading.Lock()
 
-    def __missing__(self, word: str) -> str:
+    def _stem_one(self, word: str) -> str:
         with self._lock:
             try:
-                stem = self._stem(word)
+                return self._stem(word)
             except Exception:  # a stemmer bug on one odd word must not fail a whole batch
                 log.warning("stemmer failed on %r; the word is kept as it is", word[:40])
-                stem = word
-        if len(self) < self._limit:
-            self[word] = stem
-        return stem
+                return word
 
 
 class StemmingTokenizer:

@@ -32,10 +32,18 @@ def test_a_word_the_stemmer_fails_on_is_kept_as_it_is() -> None:
     assert [stems[w] for w in ("odd", "recruits")] == ["odd", "rec"]
 
 
-def test_the_stem_cache_is_bounded() -> None:
-    stems = Stems(str.upper, limit=2)
+def test_the_stem_cache_is_bounded_and_keeps_learning() -> None:
+    calls: list[str] = []
+
+    def stem(word: str) -> str:
+        calls.append(word)
+        return word.upper()
+
+    stems = Stems(stem, limit=2)
     assert [stems[w] for w in ("a", "b", "c", "c")] == ["A", "B", "C", "C"]
-    assert dict(stems) == {"a": "A", "b": "B"}
+    # full at "c": it started afresh with "c", which is then looked up, not stemmed again
+    assert dict(stems) == {"c": "C"}
+    assert calls == ["a", "b", "c"]
 
 
 def test_display_words_are_the_commonest_and_survive_pickling() -> None:
