@@ -302,7 +302,8 @@ def select(
     if fixed:
         grid = [fixed.vectorizer], [fixed.C], [fixed.written_weight]
     else:
-        grid = list(VECTORIZERS), list(C_VALUES), list(WRITTEN_WEIGHTS)
+        # with no written items every weight gives the same fit: try one
+        grid = list(VECTORIZERS), list(C_VALUES), list(WRITTEN_WEIGHTS if written else [1.0])
     oof = out_of_fold(real, written, grid[0], grid[1], grid[2], folds, seed)
     candidates = []
     for params, scores in oof.items():

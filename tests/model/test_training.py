@@ -15,7 +15,14 @@ from model import LABELS, Item
 from training import train as train_mod
 from training.__main__ import main as training_main
 from training.corpus import load
-from training.fit import Params, build_pipeline, fit_pipeline, item_weights, label_matrix
+from training.fit import (
+    Params,
+    build_pipeline,
+    fit_pipeline,
+    item_weights,
+    label_matrix,
+    select,
+)
 
 
 def test_train_writes_artifact_and_a_complete_card(tiny_model_dir: Path, tiny_corpus: Path) -> None:
@@ -129,3 +136,8 @@ def test_written_items_count_at_their_weight(tiny_corpus: Path) -> None:
 
 def test_item_weights_put_real_items_first() -> None:
     assert item_weights(2, 3, 0.25).tolist() == [1.0, 1.0, 0.25, 0.25, 0.25]
+
+
+def test_without_written_items_the_weight_is_not_searched(tiny_corpus: Path) -> None:
+    real = load([str(tiny_corpus)]).examples
+    assert select(real, [], folds=2).params.written_weight == 1.0
