@@ -34,6 +34,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # package data, among them the shipped model (model/wiretag.joblib, model/card.json), land
 # in site-packages, where settings' default model_dir points.
 COPY README.md ./
+COPY common/ common/
 COPY settings/ settings/
 COPY model/ model/
 COPY training/ training/

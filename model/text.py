@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from settings import LABELS
+from common.labels import LABELS
 
 __all__ = ["LABELS", "Item", "Result", "compose"]
 

@@ -16,6 +16,7 @@ Exceptions::
     └── UnresolvableHost    its host does not resolve (now)
 """
 
+from common.urls import UnresolvableHost, UnsafeURL, check_feed_url
 from poller.errors import (
     FeedTooLarge,
     FetchError,
@@ -25,7 +26,6 @@ from poller.errors import (
     TooManyRedirects,
 )
 from poller.parse import NotAFeed
-from poller.urls import UnresolvableHost, UnsafeURL, check_feed_url
 
 __all__ = [
     "FeedTooLarge",

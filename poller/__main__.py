@@ -20,11 +20,12 @@ from pathlib import Path
 from types import FrameType
 
 import settings as settings_module
+from common.clock import utcnow
+from common.urls import UnsafeURL
 from model import ModelError, load
 from poller import feeds as feed_list
 from poller.errors import OPMLError
-from poller.poll import Poller, utcnow
-from poller.urls import UnsafeURL
+from poller.poll import Poller
 from poller.webhooks import Deliverer
 from settings import Settings, SettingsError
 from store import FeedExists, Store, StoreError, open_store

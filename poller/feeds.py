@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.urls import UnresolvableHost, UnsafeURL, check_feed_url, normalise
 from poller.opml import read_opml
-from poller.urls import UnresolvableHost, UnsafeURL, check_feed_url, normalise
 from settings import Settings
 from store import Feed, FeedExists, Store
 

@@ -18,8 +18,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from common.urls import resolve_public, split_url
 from poller.errors import FeedTooLarge, FetchError, FetchTimeout, TooManyRedirects
-from poller.urls import resolve_public, split_url
 from settings import Settings
 
 USER_AGENT = "wiretag/0.1 (+news topic tagger)"

@@ -22,25 +22,19 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from common.clock import Clock, utcnow
+from common.urls import UnsafeURL
 from model import Item, Model
 from poller.errors import FetchError
 from poller.fetch import Fetch, Fetcher, Response
 from poller.parse import Entry, NotAFeed, ParsedFeed, parse_feed
 from poller.schedule import RETRY_AFTER_STATUSES, next_check, parse_retry_after
-from poller.urls import UnsafeURL
 from settings import Settings
 from store import Feed, FeedUpdate, NewItem, Store, StoreError
 
 log = logging.getLogger("wiretag.poller")
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
 
 
 def default_owner() -> str:

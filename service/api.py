@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Request, Response, current_app, request
 
-from poller.urls import UnsafeURL, check_feed_url
+from common.urls import UnsafeURL, check_feed_url
 from service.errors import (
     BadRequest,
     Conflict,

@@ -7,11 +7,12 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import model
+from common.clock import utcnow
 from model import Model, ModelError
 from service.errors import Unavailable
 from service.metrics import Metrics
@@ -19,11 +20,6 @@ from settings import Settings
 from store import Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """The current UTC time (one place, so logs and answers agree)."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from common.labels import LABELS
 from model import Item
 from service.errors import PayloadTooLarge, Unprocessable
-from settings import LABELS
 
 MAX_ITEMS_PAGE = 500
 MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger id cannot exist and must not reach SQL

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from common.labels import LABELS
+
 PREFIX = "WIRETAG_"
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
-LABELS = ("territorial_loss", "attack", "recruitment", "counter_propaganda")
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from common.clock import utcnow
 from store import schema
 from store.errors import FeedExists, StoreError
 from store.migrations import migrate
@@ -39,11 +40,6 @@ from store.records import Delivery, Feed, FeedHealth, FeedUpdate, NewItem, Store
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # the service and the poller share the file
 _KEY_CHUNK = 500  # bound on IN (...) lists
-
-
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -15,7 +15,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-LABELS = frozenset({"territorial_loss", "attack", "recruitment", "counter_propaganda"})
+from common.labels import LABELS
+
 HERE = Path(__file__).resolve().parent / "data"
 SHARED = HERE.parents[1].parent / "shared" / "data"
 NGRAM = 8
@@ -53,8 +54,8 @@ def check_item(item: dict[str, object], where: str, sents: set[str], grams: set[
     """Return the problems found in one item (empty list when it is fine)."""
     problems: list[str] = []
     labels = item.get("labels")
-    if not isinstance(labels, list) or not set(labels) <= LABELS:
-        problems.append(f"{where}: labels must be a list drawn from {sorted(LABELS)}")
+    if not isinstance(labels, list) or not set(labels) <= set(LABELS):
+        problems.append(f"{where}: labels must be a list drawn from {list(LABELS)}")
     title, text = item.get("title"), item.get("text")
     if not isinstance(title, str) or not isinstance(text, str):
         problems.append(f"{where}: title and text must both be strings")
@@ -108,7 +109,7 @@ def main(argv: list[str]) -> int:
     for problem in problems:
         print(problem)
     print(f"{len(seen)} items, {len(problems)} problems")
-    for label in [*sorted(LABELS), "none"]:
+    for label in [*LABELS, "none"]:
         print(
             f"  {label:20s} rss={counts[(label, 'rss')]:4d} article={counts[(label, 'article')]:4d}"
         )

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from common.urls import UnsafeURL, check_feed_url, refusal
 from poller.fetch import Response
 from poller.parse import Entry, ParsedFeed, dedupe_key, strip_html, to_entry
 from poller.poll import Fetched, decide, new_entries
 from poller.schedule import backoff, next_check, parse_retry_after
-from poller.urls import UnsafeURL, check_feed_url, refusal
 from settings import Settings
 from store import Feed
 

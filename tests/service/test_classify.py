@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from service_testkit import ONE_ITEM, make_settings
 
+from common.labels import LABELS
 from service import create_app
-from settings import LABELS
 
 Conforms = Callable[[Any, str, str, int], None]
 

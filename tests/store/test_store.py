@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from common.labels import LABELS
 from store import FeedExists, FeedUpdate, NewItem, Store, StoreError, open_store
 from store.migrations import MIGRATIONS
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-LABELS = ("territorial_loss", "attack", "recruitment", "counter_propaganda")
 
 
 def item(
