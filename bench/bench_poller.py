@@ -11,7 +11,7 @@ settings (8 fetches in flight):
              (fetch, parse, dedupe lookup, classify, store: the full path);
 * unchanged: every feed answers 304 to the ETag it gave (fetch and one UPDATE).
 
-Feeds/s is feeds polled divided by the wall time of ``poll_once``.  Latency from an entry
+Feeds/s is feeds polled divided by the wall time of ``Poller.run_once``.  Latency from an entry
 appearing to it being stored and tagged is bounded by interval + tick + fetch-to-stored:
 the poller only learns of the entry at the feed's next check (at most one interval away,
 plus up to one tick before the loop notices the feed is due), then it is fetched,
@@ -39,12 +39,15 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "kit"))  # scratch_schema, count_items
+
+from storekit import count_items, scratch_schema  # noqa: E402
 
 from model import load  # noqa: E402
 from poller.fetch import Fetcher, Response  # noqa: E402
 from poller.poll import Fetched, Outcome, Poller  # noqa: E402
 from settings import Settings  # noqa: E402
-from store import Store, open_store, scratch_schema  # noqa: E402
+from store import Store, open_store  # noqa: E402
 
 TOPICS = [
     "Militants attacked an army checkpoint with rockets, killing four soldiers",
@@ -132,7 +135,7 @@ class TimedPoller(Poller):
 
 
 def run_poll(store: Store, settings: Settings, model: Any, now: datetime) -> dict[str, Any]:
-    """One poll_once over every due feed, timed."""
+    """One Poller.run_once over every due feed, timed."""
     fetcher = Fetcher(settings)
     poller = TimedPoller(store, model, settings, fetch=fetcher, now=lambda: now)
     began = time.perf_counter()
@@ -170,7 +173,7 @@ def bench_store(url: str, args: argparse.Namespace, base_url: str, generation: A
         unchanged = run_poll(store, settings, model, later)
         generation.value = 2
         again = run_poll(store, settings, model, later + timedelta(minutes=16))
-        items = store.count_items()
+        items = count_items(url)
     finally:
         store.close()
     return {"new": new, "unchanged": unchanged, "new_again": again, "items_stored": items}

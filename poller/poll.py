@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from common.clock import Clock, utcnow
 from common.urls import UnsafeURL
 from model import Item, Model
+from poller.alerts import with_alerts
 from poller.errors import FetchError
 from poller.fetch import Fetch, Fetcher, Response
 from poller.parse import Entry, NotAFeed, ParsedFeed, parse_feed
@@ -246,7 +247,8 @@ class Poller:
                 log.exception("feed %d %s: classification failed", feed.id, feed.url)
                 error, items = f"classification failed: {type(exc).__name__}: {exc}", []
         update = decide(fetched, self.settings, self.now(), self.rand(), error)
-        added = self.store.record_fetch(feed.id, self.owner, update, items, self.settings.webhooks)
+        items = with_alerts(items, feed.id, self.settings.webhooks)
+        added = self.store.record_fetch(feed.id, self.owner, update, items)
         outcome = Outcome(
             feed.id,
             feed.url,
@@ -307,21 +309,3 @@ def _log(outcome: Outcome, fetched: Fetched) -> None:
             outcome.seconds,
             extra,
         )
-
-
-def poll_once(
-    store: Store,
-    model: Model,
-    settings: Settings,
-    *,
-    fetch: Fetch | None = None,
-    now: Clock = utcnow,
-    rand: Callable[[], float] = random.random,
-    owner: str | None = None,
-) -> list[Outcome]:
-    """Poll every due feed once (``python -m poller --once``); return the outcomes."""
-    poller = Poller(store, model, settings, fetch=fetch, now=now, rand=rand, owner=owner)
-    try:
-        return poller.run_once()
-    finally:
-        poller.close()

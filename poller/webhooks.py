@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from poller.alerts import webhook_body
 from poller.fetch import USER_AGENT
 from poller.schedule import backoff
 from settings import Settings
@@ -75,7 +76,7 @@ def _attempt(
     delivery: Delivery,
 ) -> None:
     try:
-        status = post(delivery.url, delivery.payload)
+        status = post(delivery.url, webhook_body(delivery))
         error = None if 200 <= status < 300 else f"HTTP {status}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"

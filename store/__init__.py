@@ -4,6 +4,12 @@ The service, the poller and the command line open it with :func:`open_store` (wh
 applies the schema migrations) and talk to it through :class:`Store` and the plain
 dataclasses of :mod:`store.records`; nothing outside this package writes SQL.
 
+One room per concern, over one base (:mod:`store.base`: engine, pragmas, transactions,
+the lease query): :mod:`store.feeds` (feeds and their leases), :mod:`store.items` (items
+and the paging cursor), :mod:`store.outbox` (webhook deliveries); :mod:`store.store`
+joins them into :class:`Store`.  :mod:`store.schema` and :mod:`store.migrations` hold
+the tables and their history.
+
 Exceptions::
 
     StoreError          the database cannot be reached or refused a statement
@@ -12,6 +18,7 @@ Exceptions::
 
 from store.errors import FeedExists, StoreError
 from store.records import (
+    Alert,
     Delivery,
     Feed,
     FeedHealth,
@@ -19,10 +26,10 @@ from store.records import (
     NewItem,
     StoredItem,
 )
-from store.scratch import scratch_schema
 from store.store import Store, open_store
 
 __all__ = [
+    "Alert",
     "Delivery",
     "Feed",
     "FeedExists",
@@ -33,5 +40,4 @@ __all__ = [
     "StoreError",
     "StoredItem",
     "open_store",
-    "scratch_schema",
 ]

@@ -112,8 +112,18 @@ class StoredItem:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """A webhook POST to queue with a new item: the URL and the body the poller built."""
+
+    label: str
+    url: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class NewItem:
-    """A classified entry the poller hands to :meth:`Store.record_fetch`."""
+    """A classified entry the poller hands to :meth:`Store.record_fetch`, with the webhook
+    alerts it sets off (written to the outbox only if the item is new to the store)."""
 
     dedupe_key: str
     link: str | None
@@ -123,6 +133,7 @@ class NewItem:
     labels: list[str]
     scores: dict[str, float]
     model_version: str
+    alerts: tuple[Alert, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,7 +153,7 @@ class FeedUpdate:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One pending webhook POST from the outbox."""
+    """One pending webhook POST from the outbox: an :class:`Alert` and its item's id."""
 
     id: int
     item_id: int

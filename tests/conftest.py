@@ -5,12 +5,16 @@ need not) and PostgreSQL (only when WIRETAG_TEST_POSTGRES_URL is set, as .ci/run
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from store import scratch_schema
+# pytest runs in importlib mode (no sys.path games): put the test kit shared by every test
+# package (and bench/) on the path; its module names are unique, so they shadow nothing.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "kit"))
+from storekit import scratch_schema
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PG_ENV = "WIRETAG_TEST_POSTGRES_URL"

@@ -58,3 +58,9 @@ def store(poll_settings: Settings) -> Iterator[Store]:
     s = open_store(poll_settings.sqlalchemy_url)
     yield s
     s.close()
+
+
+@pytest.fixture
+def db_url(poll_settings: Settings) -> str:
+    """The URL of the ``store`` fixture's database, for the test kit's direct counts."""
+    return poll_settings.sqlalchemy_url

@@ -13,8 +13,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from model import Model
+from poller.poll import Outcome, Poller
+from settings import Settings
+from store import Store
 
 HANG_LIMIT = 10.0  # a hanging handler gives up after this, so the server can shut down
 
@@ -241,3 +247,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+def poll_once(store: Store, model: Model, settings: Settings, **options: Any) -> list[Outcome]:
+    """Poll every due feed once through a Poller, as ``python -m poller --once`` does."""
+    poller = Poller(store, model, settings, **options)
+    try:
+        return poller.run_once()
+    finally:
+        poller.close()

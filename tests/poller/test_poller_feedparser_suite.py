@@ -16,11 +16,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from poller_testkit import FeedServer, Request
+from poller_testkit import FeedServer, Request, poll_once
+from storekit import item_keys
 
 from model import Model
 from poller.parse import NotAFeed, parse_feed
-from poller.poll import poll_once
 from settings import Settings
 from store import Store
 
@@ -42,6 +42,7 @@ def _route(body: bytes, headers: dict[str, str]):  # type: ignore[no-untyped-def
 
 
 def test_every_suite_file_served_once(
+    db_url: str,
     feed_server: FeedServer,
     store: Store,
     model: Model,
@@ -74,12 +75,12 @@ def test_every_suite_file_served_once(
     assert len(outcomes) == len(files)  # the poller never died: every feed has an outcome
     assert all(hits == 1 for hits in feed_server.hits.values())
     assert len(feed_server.hits) == len(files)
-    assert all(f.last_checked_at is not None for f in store.list_feeds())
+    assert all(f.last_checked_at is not None for f in store.feeds_health())
     with_entries = [keys for keys in expected.values() if keys]
     assert len(with_entries) > 500 and sum(map(len, with_entries)) > 500
     wrong = {
-        feed_id: (sorted(store.item_keys(feed_id)), keys)
+        feed_id: (sorted(item_keys(db_url, feed_id)), keys)
         for feed_id, keys in expected.items()
-        if sorted(store.item_keys(feed_id)) != keys
+        if sorted(item_keys(db_url, feed_id)) != keys
     }
     assert not wrong, list(wrong.items())[:5]

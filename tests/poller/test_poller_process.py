@@ -22,6 +22,7 @@ from poller_testkit import (
     wait_for,
 )
 from sqlalchemy import create_engine, text
+from storekit import count_items, item_keys
 
 from poller.__main__ import main
 from settings import Settings
@@ -45,15 +46,21 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def shared_store(data_dir: Path) -> Iterator[Store]:
-    """The SQLite store a poller subprocess with WIRETAG_DATA_DIR=data_dir uses."""
-    s = open_store(Settings(data_dir=data_dir).sqlalchemy_url)
+def shared_url(data_dir: Path) -> str:
+    """The URL of the SQLite store a poller subprocess with WIRETAG_DATA_DIR=data_dir uses."""
+    return Settings(data_dir=data_dir).sqlalchemy_url
+
+
+@pytest.fixture
+def shared_store(shared_url: str) -> Iterator[Store]:
+    """That store, opened."""
+    s = open_store(shared_url)
     yield s
     s.close()
 
 
 def test_sigterm_finishes_the_feeds_in_hand_and_exits_0(
-    feed_server: FeedServer, shared_store: Store, data_dir: Path
+    feed_server: FeedServer, shared_store: Store, shared_url: str, data_dir: Path
 ) -> None:
     urls = _serve_many(feed_server, 2, 3, delay=1.5)
     ids = [shared_store.add_feed(u).id for u in urls]
@@ -66,11 +73,11 @@ def test_sigterm_finishes_the_feeds_in_hand_and_exits_0(
         process.kill()
     assert process.returncode == 0, out
     assert "SIGTERM" in out and "stopped" in out
-    assert [shared_store.count_items(i) for i in ids] == [3, 3]
+    assert [count_items(shared_url, i) for i in ids] == [3, 3]
 
 
 def test_sigkill_in_the_middle_then_restart_loses_nothing_and_doubles_nothing(
-    feed_server: FeedServer, shared_store: Store, data_dir: Path
+    feed_server: FeedServer, shared_store: Store, shared_url: str, data_dir: Path
 ) -> None:
     feeds, per_feed = 24, 20
     urls = _serve_many(feed_server, feeds, per_feed, delay=0.25)
@@ -78,19 +85,19 @@ def test_sigkill_in_the_middle_then_restart_loses_nothing_and_doubles_nothing(
     env = poller_env(data_dir, lease_seconds="1", poll_concurrency="4")
     daemon = start_poller(env)
     try:
-        wait_for(lambda: shared_store.count_items() > 0, 30, "the first items")
+        wait_for(lambda: count_items(shared_url) > 0, 30, "the first items")
         daemon.send_signal(signal.SIGKILL)
     finally:
         daemon.kill()
         daemon.communicate(timeout=10)
-    at_kill = shared_store.count_items()
+    at_kill = count_items(shared_url)
     assert 0 < at_kill < feeds * per_feed, "the kill should land in the middle of the poll"
     time.sleep(1.2)  # the dead poller's leases expire
     again = start_poller(env, "--once")
     out, _ = again.communicate(timeout=60)
     assert again.returncode == 0, out
     for feed_id in ids:
-        keys = shared_store.item_keys(feed_id)
+        keys = item_keys(shared_url, feed_id)
         assert len(keys) == per_feed and len(set(keys)) == per_feed, feed_id
     engine = create_engine(Settings(data_dir=data_dir).sqlalchemy_url)
     with engine.connect() as conn:
@@ -132,8 +139,8 @@ def test_two_pollers_on_one_postgresql_never_poll_one_feed_at_once(
         for n in range(feeds):
             assert feed_server.hits[f"/f{n}"] == 1 and feed_server.max_active[f"/f{n}"] == 1
         for feed_id in ids:
-            assert sorted(store.item_keys(feed_id)) == sorted(set(store.item_keys(feed_id)))
-            assert store.count_items(feed_id) == per_feed
+            keys = item_keys(pg_url, feed_id)
+            assert len(keys) == len(set(keys)) == per_feed
     finally:
         store.close()
 
@@ -172,7 +179,7 @@ def test_feeds_commands(
     assert "no feed 999" in err
     s = open_store(Settings(data_dir=data_dir).sqlalchemy_url)
     try:
-        feeds = s.list_feeds()
+        feeds = s.feeds_health()
         assert [f.url for f in feeds] == [
             feed_server.url("/one"),
             "http://no-such-host.invalid/rss",
@@ -183,7 +190,7 @@ def test_feeds_commands(
 
 
 def test_first_start_imports_the_feeds_file(
-    feed_server: FeedServer, shared_store: Store, data_dir: Path, tmp_path: Path
+    feed_server: FeedServer, shared_store: Store, shared_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
     feed_server.routes["/one"] = static(rss([("Only entry", "Text")]))
     opml = tmp_path / "feeds.opml"
@@ -195,10 +202,10 @@ def test_first_start_imports_the_feeds_file(
     first = start_poller(env, "--once")
     out, _ = first.communicate(timeout=60)
     assert first.returncode == 0, out
-    assert "imported 1 feeds" in out and shared_store.count_items() == 1
-    shared_store.remove_feed(shared_store.list_feeds()[0].id)
+    assert "imported 1 feeds" in out and count_items(shared_url) == 1
+    shared_store.remove_feed(shared_store.feeds_health()[0].id)
     shared_store.add_feed(feed_server.url("/other"))  # not empty any more: no re-import
     second = start_poller(env, "--once")
     out, _ = second.communicate(timeout=60)
     assert second.returncode == 0 and "imported" not in out
-    assert [f.url for f in shared_store.list_feeds()] == [feed_server.url("/other")]
+    assert [f.url for f in shared_store.feeds_health()] == [feed_server.url("/other")]

@@ -1,4 +1,4 @@
-"""Pure decisions of the poller: dedupe keys, scheduling, Retry-After, URL checks."""
+"""Pure decisions of the poller: dedupe keys, scheduling, Retry-After, URL checks, alerts."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from common.urls import UnsafeURL, check_feed_url, refusal
+from poller.alerts import alerts_for, webhook_body, with_alerts
 from poller.fetch import Response
 from poller.parse import Entry, ParsedFeed, dedupe_key, strip_html, to_entry
 from poller.poll import Fetched, decide, new_entries
 from poller.schedule import backoff, next_check, parse_retry_after
 from settings import Settings
-from store import Feed
+from store import Delivery, Feed, NewItem
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -240,3 +241,32 @@ def test_real_resolver_sees_loopback() -> None:
     with pytest.raises(UnsafeURL, match="loopback"):
         check_feed_url("http://localhost:8000/feed")
     assert refusal(__import__("ipaddress").ip_address("93.184.216.34")) is None
+
+
+# -- webhook alerts ---------------------------------------------------------------------
+
+
+def _new(labels: list[str]) -> NewItem:
+    scores = {"attack": 0.9, "recruitment": 0.7, "territorial_loss": 0.1}
+    return NewItem("k", "http://x/a", "T", "S", NOW, labels, scores, "v1")
+
+
+def test_alerts_go_to_the_hooked_labels_the_item_carries() -> None:
+    hooks = {"attack": "http://hook/a", "territorial_loss": "http://hook/t"}
+    (alert,) = alerts_for(_new(["attack", "recruitment"]), 7, hooks)
+    assert (alert.label, alert.url) == ("attack", "http://hook/a")
+    assert alert.payload["label"] == "attack" and alert.payload["feed_id"] == 7
+    assert alert.payload["item"]["published_at"] == NOW.isoformat()
+    assert "id" not in alert.payload["item"]  # the store has not given it one yet
+    assert alerts_for(_new([]), 7, hooks) == ()
+    plain = [_new(["attack"])]
+    assert with_alerts(plain, 7, {}) is plain  # no webhooks: nothing to build
+
+
+def test_the_webhook_body_carries_the_stored_items_id_first() -> None:
+    (alert,) = alerts_for(_new(["attack"]), 7, {"attack": "http://hook/a"})
+    delivery = Delivery(3, 41, alert.label, alert.url, alert.payload, 0)
+    body = webhook_body(delivery)
+    assert body["item"]["id"] == 41 and next(iter(body["item"])) == "id"
+    assert {k: v for k, v in body["item"].items() if k != "id"} == alert.payload["item"]
+    assert "id" not in alert.payload["item"]  # the stored body is left as it was

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from poller_testkit import FeedServer, Request, hang, rss, static
+from poller_testkit import FeedServer, Request, hang, poll_once, rss, static
+from storekit import count_items, outbox_counts
 
 from model import Model
-from poller.poll import poll_once
 from poller.webhooks import MAX_ATTEMPTS, Deliverer, HttpPoster, deliver_due
 from settings import Settings
 from store import Store
@@ -35,6 +35,7 @@ def _flaky_hook(fail_first: int):  # type: ignore[no-untyped-def]
 
 
 def test_alerts_are_delivered_and_a_failure_is_retried_later(
+    db_url: str,
     feed_server: FeedServer,
     store: Store,
     model: Model,
@@ -53,23 +54,36 @@ def test_alerts_are_delivered_and_a_failure_is_retried_later(
     try:
         with caplog.at_level(logging.WARNING, logger="wiretag.webhooks"):
             assert deliver_due(store, settings, post, now=lambda: t0) == 2
-        assert store.outbox_counts() == {"sent": 1, "pending": 1}
+        assert outbox_counts(db_url) == {"sent": 1, "pending": 1}
         assert "failed (attempt 1" in caplog.text and "HTTP 500" in caplog.text
         assert deliver_due(store, settings, post, now=lambda: t0 + timedelta(seconds=5)) == 0
         later = t0 + timedelta(minutes=10)
         assert deliver_due(store, settings, post, now=lambda: later) == 1
     finally:
         post.close()
-    assert store.outbox_counts() == {"sent": 2}
+    assert outbox_counts(db_url) == {"sent": 2}
     bodies = [json.loads(b) for b in feed_server.bodies["/hook"]]
     assert len(bodies) == 3 and {b["label"] for b in bodies} == {"attack"}
     titles = {b["item"]["title"] for b in bodies}
     assert titles == {title for title, _ in ATTACKS}
+    # the poller wrote the body; the item's id, unknown until stored, joins it when sent
+    assert {b["item"]["id"] for b in bodies} == {item.id for item in attack_items}
+    assert all(b["feed_id"] == attack_items[0].feed_id for b in bodies)
+    assert list(bodies[0]["item"]) == [
+        "id",
+        "link",
+        "title",
+        "summary",
+        "published_at",
+        "labels",
+        "scores",
+        "model_version",
+    ]
     assert all(b["item"]["scores"]["attack"] >= model.thresholds["attack"] for b in bodies)
 
 
 def test_a_dead_webhook_never_blocks_polling(
-    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+    db_url: str, feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
 ) -> None:
     feed_server.routes["/feed"] = static(rss(ATTACKS))
     feed_server.routes["/hook"] = hang
@@ -97,17 +111,18 @@ def test_a_dead_webhook_never_blocks_polling(
         (outcome,) = poll_once(store, model, settings, now=lambda: later)
         assert time.monotonic() - began < 2.0 and outcome.new_items == 1
         # the stuck delivery times out and goes back to pending, beside the new one
-        while store.outbox_counts().get("pending", 0) < 3 and time.monotonic() < deadline:
+        while outbox_counts(db_url).get("pending", 0) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         deliverer.stop.set()
         deliverer.join(timeout=10)
         poster.close()
     assert not deliverer.is_alive()
-    assert store.outbox_counts() == {"pending": 3}  # kept for later, never dropped
+    assert outbox_counts(db_url) == {"pending": 3}  # kept for later, never dropped
 
 
 def test_a_delivery_is_given_up_after_max_attempts(
+    db_url: str,
     feed_server: FeedServer,
     store: Store,
     model: Model,
@@ -126,7 +141,7 @@ def test_a_delivery_is_given_up_after_max_attempts(
     for _ in range(MAX_ATTEMPTS):
         moment += timedelta(days=2)  # past any backoff
         assert deliver_due(store, settings, refused, now=lambda at=moment: at) == 1
-    assert store.outbox_counts() == {"failed": 1}
+    assert outbox_counts(db_url) == {"failed": 1}
     assert deliver_due(store, settings, refused, now=lambda: moment + timedelta(days=9)) == 0
     assert "giving up" in caplog.text
-    assert store.count_items() == 1  # the item itself stays stored
+    assert count_items(db_url) == 1  # the item itself stays stored

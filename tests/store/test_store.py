@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from storekit import count_items, item_keys, outbox_counts
 
 from common.labels import LABELS
-from store import FeedExists, FeedUpdate, NewItem, Store, StoreError, open_store
+from store import Alert, FeedExists, FeedUpdate, NewItem, Store, StoreError, open_store
 from store.migrations import MIGRATIONS
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -21,6 +22,7 @@ def item(
     labels: tuple[str, ...] = (),
     published: datetime | None = None,
     attack: float = 0.1,
+    alerts: tuple[Alert, ...] = (),
 ) -> NewItem:
     scores = {label: (0.9 if label in labels else 0.05) for label in LABELS}
     scores["attack"] = attack if "attack" not in labels else max(attack, 0.9)
@@ -33,6 +35,7 @@ def item(
         list(labels),
         scores,
         "v-test",
+        alerts,
     )
 
 
@@ -90,7 +93,7 @@ def test_feeds_add_get_find_remove(store: Store) -> None:
     assert store.get_feed(feed.id + 100) is None
     assert store.remove_feed(feed.id) is True
     assert store.remove_feed(feed.id) is False
-    assert store.list_feeds() == []
+    assert store.count_feeds() == 0 and store.feeds_health() == []
 
 
 def test_concurrent_adds_of_one_url_make_one_feed(store: Store) -> None:
@@ -153,31 +156,30 @@ def test_record_fetch_writes_feed_items_scores_and_releases_lease(store: Store) 
     assert (stored.error_count, stored.last_error) == (1, "HTTP 500")
 
 
-def test_items_are_unique_per_feed_and_key(store: Store) -> None:
+def test_items_are_unique_per_feed_and_key(store: Store, store_url: str) -> None:
     a = store.add_feed("http://a/feed", now=NOW)
     b = store.add_feed("http://b/feed", now=NOW)
     assert len(store.record_fetch(a.id, "p", ok(), [item("k1"), item("k2"), item("k1")])) == 2
     assert store.record_fetch(a.id, "p", ok(), [item("k1"), item("k3")]) != []
     assert len(store.record_fetch(b.id, "p", ok(), [item("k1")])) == 1  # other feed: its own
-    assert sorted(store.item_keys(a.id)) == ["k1", "k2", "k3"]
+    assert sorted(item_keys(store_url, a.id)) == ["k1", "k2", "k3"]
     assert store.known_keys(a.id, ["k1", "k9", "k3"]) == {"k1", "k3"}
     assert store.known_keys(a.id, [f"n{i}" for i in range(1200)]) == set()
 
 
-def test_record_fetch_for_a_removed_feed_stores_nothing(store: Store) -> None:
+def test_record_fetch_for_a_removed_feed_stores_nothing(store: Store, store_url: str) -> None:
     feed = store.add_feed("http://a/feed", now=NOW)
     store.remove_feed(feed.id)
     assert store.record_fetch(feed.id, "p", ok(), [item("a")]) == []
-    assert store.count_items() == 0
+    assert count_items(store_url) == 0
 
 
-def test_remove_feed_removes_its_items(store: Store) -> None:
+def test_remove_feed_removes_its_items(store: Store, store_url: str) -> None:
     feed = store.add_feed("http://a/feed", now=NOW)
-    store.record_fetch(
-        feed.id, "p", ok(), [item("a", labels=("attack",))], webhooks={"attack": "http://hook"}
-    )
+    alert = Alert("attack", "http://hook", {"label": "attack"})
+    store.record_fetch(feed.id, "p", ok(), [item("a", labels=("attack",), alerts=(alert,))])
     store.remove_feed(feed.id)
-    assert store.count_items() == 0 and store.outbox_counts() == {}
+    assert count_items(store_url) == 0 and outbox_counts(store_url) == {}
 
 
 def _fill(store: Store) -> tuple[int, int]:
@@ -274,20 +276,27 @@ def test_feeds_health_counts_last_24_hours(store: Store) -> None:
     assert data["last_status"] == 200 and data["next_check_at"].endswith("+00:00")
 
 
-def test_outbox_written_with_items_and_delivered_once(store: Store) -> None:
+def test_outbox_written_with_items_and_delivered_once(store: Store, store_url: str) -> None:
     feed = store.add_feed("http://a/feed", now=NOW)
-    hooks = {"attack": "http://hook/attack"}
-    store.record_fetch(feed.id, "p", ok(), [item("a", labels=("attack",)), item("b")], hooks)
-    store.record_fetch(feed.id, "p", ok(), [item("a", labels=("attack",))], hooks)  # known
+    body = {"label": "attack", "item": {"title": "title a"}}
+    alert = Alert("attack", "http://hook/attack", body)
+    a = item("a", labels=("attack",), alerts=(alert,))
+    (a_id, _b_id) = store.record_fetch(feed.id, "p", ok(), [a, item("b")])
+    assert store.record_fetch(feed.id, "p", ok(), [a]) == []  # known: no second alert
     (delivery,) = store.claim_deliveries(10, 60, now=NOW)
-    assert delivery.url == "http://hook/attack" and delivery.payload["item"]["title"] == "title a"
+    assert (delivery.url, delivery.label, delivery.item_id) == (
+        "http://hook/attack",
+        "attack",
+        a_id,
+    )
+    assert delivery.payload == body and delivery.attempts == 0  # as the poller gave it
     assert store.claim_deliveries(10, 60, now=NOW) == []  # leased
     store.delivery_failed(delivery.id, "HTTP 500", NOW + timedelta(minutes=1))
     assert store.claim_deliveries(10, 60, now=NOW + timedelta(seconds=30)) == []
     (again,) = store.claim_deliveries(10, 60, now=NOW + timedelta(minutes=2))
     assert again.attempts == 1
     store.delivery_sent(again.id)
-    assert store.outbox_counts() == {"sent": 1}
+    assert outbox_counts(store_url) == {"sent": 1}
     assert store.claim_deliveries(10, 60, now=NOW + timedelta(days=1)) == []
 
 
