@@ -41,10 +41,11 @@ poller: $(RUN_STAMP) ## start only the polling daemon
 test: $(DEV_STAMP) lint ## lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(DEV_STAMP) ## ruff (lint + format check) and mypy
+lint: $(DEV_STAMP) ## ruff (lint + format check), mypy and the import contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: $(DEV_STAMP) ## format the code and apply safe lint fixes
 	$(VENV)/bin/ruff format .
@@ -65,7 +66,7 @@ bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/
 	$(PY) bench/bench_poller.py
 
 clean: ## remove caches and build output (keeps .venv and data/)
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache bench/results
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache bench/results
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
 
 distclean: clean ## also remove .venv and the local data directory
