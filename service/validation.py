@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from common.booleans import parse_bool
 from common.labels import LABELS
 from model import Item
 from service.errors import PayloadTooLarge, Unprocessable
@@ -19,8 +20,6 @@ MAX_ITEMS_PAGE = 500
 MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger id cannot exist and must not reach SQL
 DEFAULT_ITEMS_PAGE = 50
 ITEM_FIELDS = ("id", "title", "text", "summary", "url")
-TRUE_WORDS = {"true", "1", "yes"}
-FALSE_WORDS = {"false", "0", "no"}
 
 
 def json_type(value: Any) -> str:
@@ -103,12 +102,10 @@ def parse_flag(args: Mapping[str, str], name: str, default: bool) -> bool:
     raw = args.get(name)
     if raw is None:
         return default
-    word = raw.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise Unprocessable(f"'{name}' must be true or false, not {raw!r}", field=name)
+    try:
+        return parse_bool(raw)
+    except ValueError as exc:
+        raise Unprocessable(f"'{name}' {exc}, not {raw!r}", field=name) from None
 
 
 def reject_unknown(args: Mapping[str, str], known: tuple[str, ...]) -> None:

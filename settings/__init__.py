@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from common.booleans import parse_bool
 from common.labels import LABELS
 
 PREFIX = "WIRETAG_"
@@ -94,12 +95,8 @@ def _positive_float(value: str) -> float:
 
 
 def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError("must be true or false")
+    # an empty variable reads as unset: the setting's default, false
+    return parse_bool(value) if value.strip() else False
 
 
 def _keys(value: str) -> tuple[str, ...]:

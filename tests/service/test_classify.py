@@ -86,11 +86,16 @@ def test_a_batch_scores_like_single_items(client: FlaskClient) -> None:
         assert b["scores"] == pytest.approx(s["scores"], abs=1e-3)
 
 
-def test_explain_false_leaves_evidence_out(client: FlaskClient, conforms: Conforms) -> None:
-    body = post(client, ONE_ITEM, "/v1/classify?explain=false").get_json()
+@pytest.mark.parametrize("word", ["false", "off", "No", "0"])
+def test_explain_false_leaves_evidence_out(
+    client: FlaskClient, conforms: Conforms, word: str
+) -> None:
+    body = post(client, ONE_ITEM, f"/v1/classify?explain={word}").get_json()
     conforms(body, "/v1/classify", "post", 200)
     assert "evidence" not in body["results"][0]
     assert body["results"][0]["scores"]
+    kept = post(client, ONE_ITEM, "/v1/classify?explain=on").get_json()
+    assert kept["results"][0]["evidence"]
 
 
 def test_summary_is_used_when_there_is_no_text(client: FlaskClient) -> None:

@@ -1,0 +1,40 @@
+"""Settings: every WIRETAG_ variable parsed once, a bad value named in the error."""
+
+from __future__ import annotations
+
+import pytest
+
+import settings
+from common.booleans import FALSE_WORDS, TRUE_WORDS, parse_bool
+from service.errors import Unprocessable
+from service.validation import parse_flag
+from settings import SettingsError
+
+WORDS = [*TRUE_WORDS, *FALSE_WORDS, "TRUE", " Off ", "On"]
+BAD_WORDS = ["maybe", "2", "enabled", "nope", "t"]
+
+
+@pytest.mark.parametrize("word", WORDS)
+def test_settings_and_query_arguments_read_a_word_alike(word: str) -> None:
+    expected = word.strip().lower() in TRUE_WORDS
+    env = {"WIRETAG_ALLOW_PRIVATE_NETWORKS": word}
+    assert settings.from_env(env).allow_private_networks is expected
+    assert parse_flag({"explain": word}, "explain", default=not expected) is expected
+    assert parse_bool(word) is expected
+
+
+@pytest.mark.parametrize("word", BAD_WORDS)
+def test_settings_and_query_arguments_refuse_a_word_alike(word: str) -> None:
+    with pytest.raises(SettingsError, match=r"WIRETAG_ALLOW_PRIVATE_NETWORKS=.*true or false"):
+        settings.from_env({"WIRETAG_ALLOW_PRIVATE_NETWORKS": word})
+    with pytest.raises(Unprocessable, match="'explain' must be true or false") as caught:
+        parse_flag({"explain": word}, "explain", default=True)
+    assert caught.value.field == "explain"
+
+
+def test_an_empty_true_false_setting_is_its_default() -> None:
+    assert (
+        settings.from_env({"WIRETAG_ALLOW_PRIVATE_NETWORKS": " "}).allow_private_networks is False
+    )
+    with pytest.raises(Unprocessable):
+        parse_flag({"explain": ""}, "explain", default=True)  # a query argument says something
