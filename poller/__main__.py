@@ -55,7 +55,9 @@ def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -
         if args.interval is not None and args.interval < 1:
             print("error: --interval must be at least 1 minute", file=sys.stderr)
             return 2
-        feed = feed_list.add_feed(store, settings, args.url, args.interval)
+        feed = feed_list.add_feed(
+            store, args.url, args.interval, allow_private=settings.allow_private_networks
+        )
         print(f"added feed {feed.id}: {feed.url}")
     elif args.action == "list":
         _print_feeds(store)
@@ -66,7 +68,9 @@ def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -
             return 1
         print(f"removed feed {found.id}: {found.url}")
     else:
-        report = feed_list.import_opml(store, settings, args.file)
+        report = feed_list.import_opml(
+            store, args.file, allow_private=settings.allow_private_networks
+        )
         for url, reason in report.refused:
             print(f"refused {url}: {reason}", file=sys.stderr)
         for url in report.unresolved:
@@ -94,7 +98,9 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     # rescan them on every full collection (bench/bench_model.py: a third of the time of
     # a batch of RSS items with evidence).
     gc.freeze()
-    feed_list.seed_from_file(store, settings)
+    feed_list.seed_from_file(
+        store, settings.feeds_file, allow_private=settings.allow_private_networks
+    )
     poller = Poller(store, model, settings)
     deliverer = Deliverer(store, settings, now=utcnow) if settings.webhooks else None
     if deliverer:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from common.urls import UnresolvableHost, UnsafeURL, check_feed_url, normalise
 from poller.opml import read_opml
-from settings import Settings
 from store import Feed, FeedExists, Store
 
 log = logging.getLogger("wiretag.poller")
@@ -26,23 +25,24 @@ class ImportReport:
 
 def add_feed(
     store: Store,
-    settings: Settings,
     url: str,
     interval: int | None = None,
     title: str | None = None,
+    *,
+    allow_private: bool = False,
 ) -> Feed:
     """Check ``url`` (UnsafeURL) and subscribe to it (FeedExists if present)."""
-    safe = check_feed_url(url, allow_private=settings.allow_private_networks)
+    safe = check_feed_url(url, allow_private=allow_private)
     return store.add_feed(safe, interval_minutes=interval, title=title)
 
 
-def import_opml(store: Store, settings: Settings, path: Path) -> ImportReport:
+def import_opml(store: Store, path: Path, *, allow_private: bool = False) -> ImportReport:
     """Subscribe to every feed an OPML file lists; OPMLError if it cannot be read."""
     report = ImportReport()
     for outline in read_opml(path):
         try:
             try:
-                safe = check_feed_url(outline.url, allow_private=settings.allow_private_networks)
+                safe = check_feed_url(outline.url, allow_private=allow_private)
             except UnresolvableHost:
                 # A list imported while DNS is down (first start, offline build) must not
                 # lose its feeds; every fetch checks the addresses again anyway.
@@ -69,15 +69,15 @@ def find(store: Store, id_or_url: str) -> Feed | None:
     return feed
 
 
-def seed_from_file(store: Store, settings: Settings) -> ImportReport | None:
-    """On a store without feeds, import ``settings.feeds_file`` if it exists."""
-    if store.count_feeds() or not settings.feeds_file.is_file():
+def seed_from_file(store: Store, path: Path, *, allow_private: bool = False) -> ImportReport | None:
+    """On a store without feeds, import the OPML file at ``path`` if it exists."""
+    if store.count_feeds() or not path.is_file():
         return None
-    report = import_opml(store, settings, settings.feeds_file)
+    report = import_opml(store, path, allow_private=allow_private)
     log.info(
         "first start: imported %d feeds from %s (%d refused)",
         len(report.added),
-        settings.feeds_file,
+        path,
         len(report.refused),
     )
     for url, reason in report.refused:

@@ -31,7 +31,7 @@ from poller.alerts import with_alerts
 from poller.errors import FetchError
 from poller.fetch import Fetch, Fetcher, Response
 from poller.parse import Entry, NotAFeed, ParsedFeed, parse_feed
-from poller.schedule import RETRY_AFTER_STATUSES, next_check, parse_retry_after
+from poller.schedule import RETRY_AFTER_STATUSES, Schedule, next_check, parse_retry_after
 from settings import Settings
 from store import Feed, FeedUpdate, NewItem, Store, StoreError
 
@@ -89,7 +89,7 @@ def _good(status: int) -> bool:
 
 
 def decide(
-    fetched: Fetched, settings: Settings, now: datetime, jitter: float, error: str | None = None
+    fetched: Fetched, schedule: Schedule, now: datetime, jitter: float, error: str | None = None
 ) -> FeedUpdate:
     """The feed's new state after a poll (pure): status, error streak, next check."""
     feed, response = fetched.feed, fetched.response
@@ -97,7 +97,11 @@ def decide(
     error = error or fetched.error
     if error is None and response is not None and not _good(response.status):
         error = f"HTTP {response.status}"
-    interval = timedelta(minutes=feed.interval_minutes or settings.default_interval_minutes)
+    interval = (
+        timedelta(minutes=feed.interval_minutes)
+        if feed.interval_minutes
+        else schedule.default_interval
+    )
     streak = feed.error_count + 1 if error else 0
     retry_after = None
     if response is not None and response.status in RETRY_AFTER_STATUSES:
@@ -106,7 +110,7 @@ def decide(
         now,
         interval=interval,
         error_count=streak,
-        cap=timedelta(hours=settings.max_backoff_hours),
+        cap=schedule.max_backoff,
         jitter=jitter,
         retry_after=retry_after,
     )
@@ -172,6 +176,10 @@ class Poller:
         owner: str | None = None,
     ) -> None:
         self.store, self.model, self.settings = store, model, settings
+        self.schedule = Schedule(
+            timedelta(minutes=settings.default_interval_minutes),
+            timedelta(hours=settings.max_backoff_hours),
+        )
         self._own_fetcher = Fetcher(settings) if fetch is None else None
         self.fetch: Fetch = fetch or self._own_fetcher  # type: ignore[assignment]
         self.now, self.rand = now, rand
@@ -246,7 +254,7 @@ class Poller:
             except Exception as exc:  # not stored now, so fetched again: nothing is lost
                 log.exception("feed %d %s: classification failed", feed.id, feed.url)
                 error, items = f"classification failed: {type(exc).__name__}: {exc}", []
-        update = decide(fetched, self.settings, self.now(), self.rand(), error)
+        update = decide(fetched, self.schedule, self.now(), self.rand(), error)
         items = with_alerts(items, feed.id, self.settings.webhooks)
         added = self.store.record_fetch(feed.id, self.owner, update, items)
         outcome = Outcome(

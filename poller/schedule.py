@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 MIN_DELAY = timedelta(seconds=1)  # never due again within the same instant
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The two settings a feed's next check depends on (reader's Decider takes its own)."""
+
+    default_interval: timedelta  # for a feed without its own interval
+    max_backoff: timedelta  # the cap of the backoff after errors
 
 
 def parse_retry_after(value: str | None, now: datetime) -> datetime | None:

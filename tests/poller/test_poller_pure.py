@@ -12,12 +12,12 @@ from poller.alerts import alerts_for, webhook_body, with_alerts
 from poller.fetch import Response
 from poller.parse import Entry, ParsedFeed, dedupe_key, strip_html, to_entry
 from poller.poll import Fetched, decide, new_entries
-from poller.schedule import backoff, next_check, parse_retry_after
-from settings import Settings
+from poller.schedule import Schedule, backoff, next_check, parse_retry_after
 from store import Delivery, Feed, NewItem
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+SCHEDULE = Schedule(default_interval=timedelta(minutes=15), max_backoff=timedelta(hours=24))
 
 
 # -- dedupe keys ------------------------------------------------------------------------
@@ -145,34 +145,34 @@ def _feed(**changes: object) -> Feed:
 def test_decide_success_resets_streak_and_keeps_new_validators() -> None:
     response = Response(200, "http://x/feed", {"etag": '"new"', "last-modified": "Mon"}, b"")
     parsed = ParsedFeed("Title", [], 0, "bozo reason")
-    update = decide(Fetched(_feed(), response, parsed), Settings(), NOW, 0.5)
+    update = decide(Fetched(_feed(), response, parsed), SCHEDULE, NOW, 0.5)
     assert update.error is None and update.error_count == 0 and update.status == 200
     assert update.etag == '"new"' and update.last_modified == "Mon" and update.title == "Title"
     assert update.warning == "bozo reason"
-    assert update.next_check_at == NOW + timedelta(minutes=Settings().default_interval_minutes)
+    assert update.next_check_at == NOW + SCHEDULE.default_interval
 
 
 def test_decide_not_modified_is_a_success_that_keeps_validators() -> None:
-    update = decide(Fetched(_feed(interval_minutes=60), Response(304, "u")), Settings(), NOW, 0)
+    update = decide(Fetched(_feed(interval_minutes=60), Response(304, "u")), SCHEDULE, NOW, 0)
     assert update.error is None and update.error_count == 0 and update.status == 304
     assert update.etag is None  # None: the store keeps '"old"'
     assert update.next_check_at == NOW + HOUR
 
 
 def test_decide_error_grows_streak_and_backs_off() -> None:
-    update = decide(Fetched(_feed(), Response(500, "u")), Settings(), NOW, 0.0)
+    update = decide(Fetched(_feed(), Response(500, "u")), SCHEDULE, NOW, 0.0)
     assert update.error == "HTTP 500" and update.error_count == 3
     assert update.next_check_at == NOW + timedelta(minutes=15) * 4 * 0.75
 
 
 def test_decide_429_waits_for_retry_after() -> None:
     response = Response(429, "u", {"retry-after": "7200"})
-    update = decide(Fetched(_feed(error_count=0), response), Settings(), NOW, 0.0)
+    update = decide(Fetched(_feed(error_count=0), response), SCHEDULE, NOW, 0.0)
     assert update.error == "HTTP 429" and update.next_check_at == NOW + 2 * HOUR
 
 
 def test_decide_fetch_error_has_no_status() -> None:
-    update = decide(Fetched(_feed(), error="timed out"), Settings(), NOW, 0.0)
+    update = decide(Fetched(_feed(), error="timed out"), SCHEDULE, NOW, 0.0)
     assert update.status is None and update.error == "timed out" and update.error_count == 3
 
 
