@@ -26,11 +26,18 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@ $(RUN_STAMP)
 
+# Both programs run as one job in the foreground (set -m, fg): Ctrl-C reaches them, not
+# make, and each stops cleanly and says so in one line; make exits 0.  SIGTERM to the job
+# is passed on.  If one program stops by itself, the other is stopped too and make
+# reports the first one's status.
 run: $(RUN_STAMP) ## start the service (127.0.0.1:8000) and the poller; Ctrl-C stops both
-	@trap 'kill -TERM $$svc $$pol 2>/dev/null; wait' INT TERM; \
-	$(VENV)/bin/gunicorn -c gunicorn.conf.py 'service:create_app()' & svc=$$!; \
-	$(PY) -m poller & pol=$$!; \
-	wait -n; status=$$?; kill -TERM $$svc $$pol 2>/dev/null; wait; exit $$status
+	@set -m; ( trap 'stopping=1' INT; trap 'stopping=1; kill -TERM $$svc $$pol' TERM; \
+	  $(VENV)/bin/gunicorn -c gunicorn.conf.py 'service:create_app()' & svc=$$!; \
+	  $(PY) -m poller & pol=$$!; \
+	  wait -n; first=$$?; [ -n "$$stopping" ] || kill -TERM $$svc $$pol 2>/dev/null; \
+	  wait $$svc; svc_status=$$?; wait $$pol; pol_status=$$?; \
+	  if [ -n "$$stopping" ]; then exit $$(( svc_status | pol_status )); fi; exit $$first \
+	) & fg %1 >/dev/null
 
 service: $(RUN_STAMP) ## start only the HTTP service
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py 'service:create_app()'

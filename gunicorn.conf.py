@@ -7,7 +7,8 @@ settings (read and validated here, once).  The app is preloaded, so the model is
 once in the master and shared by the forked workers.  SIGHUP (or an authenticated
 ``POST /v1/model/reload``) reloads the model in the master, then gunicorn starts new
 workers and retires the old ones gracefully: requests in flight finish.  A model that
-fails its card check is refused and the old one keeps serving.
+fails its card check is refused and the old one keeps serving.  SIGINT (Ctrl-C) stops
+gracefully, as SIGTERM does.
 
 Prometheus: every process writes its samples under PROMETHEUS_MULTIPROC_DIR.  If it is not
 set, a fresh temporary directory is made (and removed when the master exits); either way
@@ -18,6 +19,7 @@ import atexit
 import gc
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -69,7 +71,7 @@ if Path(SHM).is_dir():
 loglevel = _settings.log_level.lower()
 accesslog = "-"
 errorlog = "-"
-logger_class = "service.logs.GunicornLogger"  # JSON lines for access, errors and the app
+logger_class = "service.logs.GunicornLogger"  # WIRETAG_LOG_FORMAT for access, errors, the app
 
 
 def _open_bind_refusal(binds):
@@ -96,6 +98,20 @@ def on_starting(server):
         raise RuntimeError(refusal)  # gunicorn prints it and exits 1
     for stale in Path(METRICS_DIR).glob("*.db"):
         stale.unlink(missing_ok=True)
+
+
+def when_ready(server):
+    """Ctrl-C (SIGINT) stops gracefully, as SIGTERM does: requests in flight finish.
+
+    gunicorn's own SIGINT is a quick shutdown whose workers quit mid-request; on a
+    terminal every worker gets the key's SIGINT too (see post_worker_init).
+    """
+    signal.signal(signal.SIGINT, lambda _signum, frame: server.signal(signal.SIGTERM, frame))
+
+
+def post_worker_init(worker):
+    """Workers leave the terminal's SIGINT to the master, which stops them gracefully."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def on_reload(server):

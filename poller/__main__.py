@@ -20,12 +20,13 @@ from pathlib import Path
 from types import FrameType
 
 import settings as settings_module
+from common import logs
 from common.clock import utcnow
 from common.urls import UnsafeURL
 from model import ModelError, load
 from poller import feeds as feed_list
 from poller.errors import OPMLError
-from poller.poll import Poller
+from poller.poll import STOP_SIGNALS, Poller
 from poller.webhooks import Deliverer
 from settings import Settings, SettingsError
 from store import FeedExists, Store, StoreError, open_store
@@ -104,7 +105,10 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     poller = Poller(store, model, settings)
     deliverer = Deliverer(store, settings, now=utcnow) if settings.webhooks else None
     if deliverer:
+        # the thread inherits this mask: SIGINT and SIGTERM stay the main thread's
+        unmasked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         deliverer.start()
+        signal.pthread_sigmask(signal.SIG_SETMASK, unmasked)
     try:
         if args.once:
             outcomes = poller.run_once()
@@ -112,10 +116,10 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
             new = sum(o.new_items for o in outcomes)
             log.info("polled %d feeds: %d new items, %d failed", len(outcomes), new, failed)
         else:
-            _stop_on_signals(poller)
+            stopped_by = _stop_on_signals(poller)
             log.info("polling (owner %s, %d at a time)", poller.owner, settings.poll_concurrency)
             poller.run_forever()
-            log.info("stopped")
+            log.info("stopped on %s", stopped_by[0] if stopped_by else "request")
     finally:
         poller.close()
         if deliverer:
@@ -124,13 +128,19 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
     return 0
 
 
-def _stop_on_signals(poller: Poller) -> None:
+def _stop_on_signals(poller: Poller) -> list[str]:
+    """Stop the poller on SIGTERM or SIGINT; the list returned gets the signal's name."""
+    received: list[str] = []
+
     def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s: finishing the feeds in hand", signal.Signals(signum).name)
+        received.append(signal.Signals(signum).name)
+        if poller.in_hand and not poller.stop.is_set():  # only a wait needs explaining
+            log.info("%s: finishing the %d feeds in hand", received[-1], poller.in_hand)
         poller.stop.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    return received
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,9 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per feed is ours to write
     try:
         store = open_store(settings.sqlalchemy_url)

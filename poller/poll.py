@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -36,6 +37,18 @@ from settings import Settings
 from store import Feed, FeedUpdate, NewItem, Store, StoreError
 
 log = logging.getLogger("wiretag.poller")
+
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def leave_stop_signals_to_main() -> None:
+    """Block SIGINT and SIGTERM in the calling thread (a worker's first step).
+
+    The kernel hands a process signal to any thread that does not block it; caught by a
+    worker, it only wakes the main thread's wait when that times out (up to a tick).
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def default_owner() -> str:
@@ -185,8 +198,17 @@ class Poller:
         self.now, self.rand = now, rand
         self.owner = owner or default_owner()
         self.stop = threading.Event()
-        self._pool = ThreadPoolExecutor(settings.poll_concurrency, thread_name_prefix="fetch")
+        self._pool = ThreadPoolExecutor(
+            settings.poll_concurrency,
+            thread_name_prefix="fetch",
+            initializer=leave_stop_signals_to_main,
+        )
         self._inflight: dict[Future[Outcome | None], Feed] = {}
+
+    @property
+    def in_hand(self) -> int:
+        """How many feeds are being polled right now."""
+        return len(self._inflight)
 
     def close(self) -> None:
         """Wait for the fetch threads and close the HTTP client."""

@@ -1,31 +1,27 @@
-"""JSON log lines: one object per line for the app, gunicorn's errors and its access log."""
+"""gunicorn's logging in wiretag's one format (:mod:`common.logs`): its errors, the access
+log and the app's own records, JSON lines or text alike."""
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from gunicorn import glogging
 
+import settings as settings_module
+from common import logs
 
-class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object; ``extra={"json_fields": {...}}`` adds keys."""
+# gunicorn's per-process chatter on every stop: each worker and the master's signal
+# handler say so.  At DEBUG, a stop shows one line for the service ("Shutting down").
+STOP_CHATTER = frozenset({"Handling signal: %s", "Worker exiting (pid: %s)"})
 
-    def format(self, record: logging.LogRecord) -> str:
-        """The record as a JSON line (the traceback, if any, under ``exc``)."""
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update(getattr(record, "json_fields", {}))
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+
+def _plain_name(record: logging.LogRecord) -> bool:
+    """Show gunicorn's process messages as "gunicorn": most are not errors."""
+    if record.name == "gunicorn.error":
+        record.name = "gunicorn"
+    return True
 
 
 def _response_header(headers: Any, name: str) -> str | None:
@@ -37,19 +33,26 @@ def _response_header(headers: Any, name: str) -> str | None:
 
 
 class GunicornLogger(glogging.Logger):
-    """gunicorn's logger with JSON lines, and the root logger wired to the same stream."""
+    """gunicorn's logger in WIRETAG_LOG_FORMAT, with the root logger on the same stream."""
 
     def setup(self, cfg: Any) -> None:
-        """Let gunicorn build its handlers, then make every one of them write JSON."""
+        """Let gunicorn build its handlers, then give every one of them our formatter."""
         super().setup(cfg)
-        formatter = JsonFormatter()
+        name = settings_module.from_env().log_format
+        formatter = logs.formatter(name)
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 handler.setFormatter(formatter)
-        _route_root_logger(formatter, self.loglevel)
+                handler.addFilter(_plain_name)
+        logs.configure(self.loglevel, name)
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        """As gunicorn's, with its stop chatter moved down to DEBUG."""
+        level = logging.DEBUG if msg in STOP_CHATTER else logging.INFO
+        self.error_log.log(level, msg, *args, **kwargs)
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
-        """One JSON line per request: who, what, status, size, time, request id."""
+        """One line per request: who, what, status, size, time, request id."""
         if not self.access_log_enabled:
             return
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
@@ -64,18 +67,3 @@ class GunicornLogger(glogging.Logger):
             "user_agent": environ.get("HTTP_USER_AGENT"),
         }
         self.access_log.info("request", extra={"json_fields": fields})
-
-
-class _RootHandler(logging.StreamHandler):
-    """Marks the handler wiretag put on the root logger, so a config reload replaces it."""
-
-
-def _route_root_logger(formatter: logging.Formatter, level: int) -> None:
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, _RootHandler):
-            root.removeHandler(handler)
-    handler = _RootHandler(sys.stderr)
-    handler.setFormatter(formatter)
-    root.addHandler(handler)
-    root.setLevel(level)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from common.booleans import parse_bool
 from common.labels import LABELS
+from common.logs import FORMATS
 
 PREFIX = "WIRETAG_"
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
@@ -37,6 +38,7 @@ class Settings:
     model_dir: Path = SHIPPED_MODEL_DIR
     feeds_file: Path = Path("feeds.opml")
     log_level: str = "INFO"
+    log_format: str = "auto"  # json, text, or auto: text on a terminal, else json
     # the HTTP service
     bind: str = "127.0.0.1:8000"
     workers: int = 2
@@ -113,6 +115,13 @@ def _log_level(value: str) -> str:
     return level
 
 
+def _log_format(value: str) -> str:
+    name = value.strip().lower()
+    if name not in FORMATS:
+        raise ValueError(f"must be {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
+    return name
+
+
 def _bind(value: str) -> str:
     host, sep, port = value.strip().rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -149,6 +158,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "model_dir": _path,
     "feeds_file": _path,
     "log_level": _log_level,
+    "log_format": _log_format,
     "bind": _bind,
     "workers": _positive_int,
     "api_keys": _keys,

@@ -38,3 +38,18 @@ def test_an_empty_true_false_setting_is_its_default() -> None:
     )
     with pytest.raises(Unprocessable):
         parse_flag({"explain": ""}, "explain", default=True)  # a query argument says something
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("json", "json"), (" TEXT ", "text"), ("auto", "auto")]
+)
+def test_log_format_is_json_text_or_auto(raw: str, expected: str) -> None:
+    assert settings.Settings().log_format == "auto"
+    assert settings.from_env({"WIRETAG_LOG_FORMAT": raw}).log_format == expected
+
+
+def test_an_unknown_log_format_is_refused_by_name() -> None:
+    with pytest.raises(
+        SettingsError, match=r"WIRETAG_LOG_FORMAT='yaml': must be auto, json or text"
+    ):
+        settings.from_env({"WIRETAG_LOG_FORMAT": "yaml"})
