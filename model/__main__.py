@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO
 
+from common import cli
 from model import Item, ModelError, load
 
 BATCH = 256
@@ -76,17 +77,36 @@ def classify_stream(model_dir: str | None, lines: IO[str], out: IO[str], errors:
     return 1 if failed else 0
 
 
+DESCRIPTION = """\
+Tags news items with the model, from the command line.  "classify" reads one JSON object
+per line on standard input, an item as the HTTP service takes it: {"id", "title", "text"}
+("summary" is accepted for "text").  It writes one line per good input line to standard
+output: {"id", "labels", "scores", "evidence"}.  A bad line is reported on standard error
+with its line number and the good lines are still written; the exit status is 1 if any
+line was bad, 2 if the model cannot be loaded."""
+
+EXAMPLE = """\
+example:
+  echo '{"id": "a", "title": "Suicide bomber kills 12 in Baghdad", "text": "A car bomb hit a market."}' \\
+    | python -m model classify"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = cli.parser("python -m model", DESCRIPTION, EXAMPLE)
+    sub = cli.commands(parser, dest="command", required=True)
+    classify = cli.command(sub, "classify", "classify JSON lines from stdin to stdout", DESCRIPTION)
+    classify.add_argument(
+        "--model",
+        metavar="DIR",
+        default=None,
+        help="directory holding wiretag.joblib and card.json (default: the shipped model)",
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m model``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m model",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    classify = sub.add_parser("classify", help="classify JSON lines from stdin to stdout")
-    classify.add_argument("--model", default=None, help="model directory (default: shipped)")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     return classify_stream(args.model, sys.stdin, sys.stdout, sys.stderr)
 
 

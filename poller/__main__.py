@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 import settings as settings_module
-from common import logs
+from common import cli, logs
 from common.clock import utcnow
 from common.urls import UnsafeURL
 from model import ModelError, load
@@ -34,20 +34,45 @@ from store import FeedExists, Store, StoreError, open_store
 log = logging.getLogger("wiretag.poller")
 
 
+DESCRIPTION = """\
+The polling daemon: reads the subscribed RSS/Atom feeds when they are due, tags every new
+entry with the model and stores it (settings: the WIRETAG_ environment variables, see
+the README).  Without a command it polls until SIGTERM or Ctrl-C, finishing the feeds in
+hand; the "feeds" command manages the feed list."""
+
+EXAMPLES = """\
+examples:
+  python -m poller                      poll until stopped
+  python -m poller --once               poll every due feed once, then exit (cron)
+  python -m poller feeds add https://example.org/rss --interval 30
+  python -m poller feeds list
+  python -m poller feeds remove 12
+  python -m poller feeds import feeds.opml"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m poller", description=__doc__.splitlines()[0])
+    parser = cli.parser("python -m poller", DESCRIPTION, EXAMPLES)
     parser.add_argument("--once", action="store_true", help="poll every due feed once and exit")
-    commands = parser.add_subparsers(dest="command")
-    feeds = commands.add_parser("feeds", help="manage the feed list")
-    actions = feeds.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="subscribe to a feed URL")
-    add.add_argument("url")
-    add.add_argument("--interval", type=int, metavar="MIN", help="minutes between checks")
-    actions.add_parser("list", help="show every feed and its health")
-    remove = actions.add_parser("remove", help="unsubscribe (its items go too)")
-    remove.add_argument("feed", metavar="ID_OR_URL")
-    imp = actions.add_parser("import", help="subscribe to every feed of an OPML file")
-    imp.add_argument("file", type=Path)
+    feeds = cli.command(
+        cli.commands(parser, dest="command"),
+        "feeds",
+        "manage the feed list",
+        "Add, list, remove or import the feeds the poller reads.",
+    )
+    actions = cli.commands(feeds, dest="action", required=True)
+    add = cli.command(actions, "add", "subscribe to a feed URL (checked: http(s), public host)")
+    add.add_argument("url", help="the feed's http(s) URL")
+    add.add_argument(
+        "--interval",
+        type=int,
+        metavar="MIN",
+        help="minutes between checks (default: WIRETAG_DEFAULT_INTERVAL_MINUTES)",
+    )
+    cli.command(actions, "list", "show every feed: status, error streak, items in 24 h, next check")
+    remove = cli.command(actions, "remove", "unsubscribe from a feed (its items go too)")
+    remove.add_argument("feed", metavar="ID_OR_URL", help="the feed's id (feeds list) or URL")
+    imp = cli.command(actions, "import", "subscribe to every feed of an OPML file")
+    imp.add_argument("file", type=Path, help="an OPML file, as feed readers export")
     return parser
 
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 
+from common import cli
 from training import train as train_mod
 from training.corpus import CorpusError
 
@@ -19,35 +20,63 @@ def _progress(message: str) -> None:
     print(f"[training] {message}", file=sys.stderr, flush=True)
 
 
+DESCRIPTION = """\
+Trains the model and measures it.  "train" reads labelled JSON lines ({"id", "title",
+"text", "labels"}), cross-validates, tunes one threshold per label and writes the artifact
+and its card; "evaluate" scores a saved model on labelled JSON lines."""
+
+EXAMPLES = """\
+examples (make train and make evaluate run these):
+  python -m training train --data '../shared/data/*.jsonl' --exclude seed_articles \\
+      --data 'training/data/*.jsonl' --check ../shared/data/seed_articles.jsonl --out model
+  python -m training evaluate --data ../shared/data/seed_articles.jsonl --json"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="fit the model, cross-validate it, write artifact + card")
+    parser = cli.parser("python -m training", DESCRIPTION, EXAMPLES)
+    sub = cli.commands(parser, dest="command", required=True)
+    train = cli.command(sub, "train", "fit the model, cross-validate it, write artifact + card")
     train.add_argument(
-        "--data", action="append", required=True, help="JSONL file or glob; repeatable"
+        "--data",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a JSONL file or a quoted glob of them; repeatable",
     )
     train.add_argument(
         "--exclude",
         action="append",
         default=[],
-        help="drop files whose name contains this (e.g. seed_articles); repeatable",
+        metavar="TEXT",
+        help="drop files whose name contains TEXT (e.g. seed_articles); repeatable",
     )
     train.add_argument(
         "--check",
         action="append",
         default=[],
-        help="held-out JSONL scored with the final model and recorded on the card",
+        metavar="PATH",
+        help="held-out JSONL scored with the final model and recorded on the card; repeatable",
     )
-    train.add_argument("--out", default="model", help="directory for wiretag.joblib and card.json")
-    train.add_argument("--folds", type=int, default=5, help="outer cross-validation folds")
-    train.add_argument("--inner-folds", type=int, default=5, help="inner folds for tuning")
-    evaluate = sub.add_parser("evaluate", help="score a saved model on a labelled JSONL file")
-    evaluate.add_argument("--data", action="append", required=True, help="JSONL file or glob")
-    evaluate.add_argument("--model", default=None, help="model directory (default: shipped)")
+    train.add_argument(
+        "--out", default="model", metavar="DIR", help="directory for wiretag.joblib and card.json"
+    )
+    train.add_argument(
+        "--folds", type=int, default=5, metavar="N", help="outer cross-validation folds"
+    )
+    train.add_argument(
+        "--inner-folds", type=int, default=5, metavar="N", help="inner folds for tuning"
+    )
+    evaluate = cli.command(sub, "evaluate", "score a saved model on a labelled JSONL file")
+    evaluate.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a JSONL file or a quoted glob of them; repeatable",
+    )
+    evaluate.add_argument(
+        "--model", default=None, metavar="DIR", help="model directory (default: the shipped model)"
+    )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -9,12 +9,14 @@ eight words is shared with any title or text in ``../shared/data/*.jsonl``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
 from collections import Counter
 from pathlib import Path
 
+from common import cli
 from common.labels import LABELS
 
 HERE = Path(__file__).resolve().parent / "data"
@@ -81,9 +83,29 @@ def check_item(item: dict[str, object], where: str, sents: set[str], grams: set[
     return problems
 
 
+DESCRIPTION = """\
+Checks the items the team wrote (training/data/written_*.jsonl): their format, labels and
+ids, and that none shares a sentence or a run of 8 words with a title or text in
+../shared/data/*.jsonl.  Prints each problem and a count per label; exit status 1 on any
+problem."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = cli.parser("python -m training.check_written", DESCRIPTION)
+    parser.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="JSONL files to check (default: every training/data/written_*.jsonl)",
+    )
+    return parser
+
+
 def main(argv: list[str]) -> int:
     """Check the given files (default: all written corpora) and print a summary."""
-    files = [Path(a) for a in argv] or sorted(HERE.glob("written_*.jsonl"))
+    args = _parser().parse_args(argv)
+    files = list(args.files) or sorted(HERE.glob("written_*.jsonl"))
     if not SHARED.is_dir():
         print(f"needs {SHARED} for the originality check", file=sys.stderr)
         return 1
