@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import settings as settings_module
 from common import cli, logs
@@ -59,7 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         "manage the feed list",
         "Add, list, remove or import the feeds the poller reads.",
     )
-    actions = cli.commands(feeds, dest="action", required=True)
+    _feed_actions(cli.commands(feeds, dest="action", required=True))
+    return parser
+
+
+def _feed_actions(actions: Any) -> None:
     add = cli.command(actions, "add", "subscribe to a feed URL (checked: http(s), public host)")
     add.add_argument("url", help="the feed's http(s) URL")
     add.add_argument(
@@ -73,7 +78,6 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("feed", metavar="ID_OR_URL", help="the feed's id (feeds list) or URL")
     imp = cli.command(actions, "import", "subscribe to every feed of an OPML file")
     imp.add_argument("file", type=Path, help="an OPML file, as feed readers export")
-    return parser
 
 
 def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -> int:

@@ -32,16 +32,29 @@ examples (make train and make evaluate run these):
   python -m training evaluate --data ../shared/data/seed_articles.jsonl --json"""
 
 
+REPEATABLE_DATA = "a JSONL file or a quoted glob of them; repeatable"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = cli.parser("python -m training", DESCRIPTION, EXAMPLES)
     sub = cli.commands(parser, dest="command", required=True)
-    train = cli.command(sub, "train", "fit the model, cross-validate it, write artifact + card")
+    _train_arguments(
+        cli.command(sub, "train", "fit the model, cross-validate it, write artifact + card")
+    )
+    evaluate = cli.command(sub, "evaluate", "score a saved model on a labelled JSONL file")
+    evaluate.add_argument(
+        "--data", action="append", required=True, metavar="PATH", help=REPEATABLE_DATA
+    )
+    evaluate.add_argument(
+        "--model", default=None, metavar="DIR", help="model directory (default: the shipped model)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument(
-        "--data",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="a JSONL file or a quoted glob of them; repeatable",
+        "--data", action="append", required=True, metavar="PATH", help=REPEATABLE_DATA
     )
     train.add_argument(
         "--exclude",
@@ -66,19 +79,6 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--inner-folds", type=int, default=5, metavar="N", help="inner folds for tuning"
     )
-    evaluate = cli.command(sub, "evaluate", "score a saved model on a labelled JSONL file")
-    evaluate.add_argument(
-        "--data",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="a JSONL file or a quoted glob of them; repeatable",
-    )
-    evaluate.add_argument(
-        "--model", default=None, metavar="DIR", help="model directory (default: the shipped model)"
-    )
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
