@@ -5,39 +5,55 @@ applies the schema migrations) and talk to it through :class:`Store` and the pla
 dataclasses of :mod:`store.records`; nothing outside this package writes SQL.
 
 One room per concern, over one base (:mod:`store.base`: engine, pragmas, transactions,
-the lease query): :mod:`store.feeds` (feeds and their leases), :mod:`store.items` (items
-and the paging cursor), :mod:`store.outbox` (webhook deliveries); :mod:`store.store`
-joins them into :class:`Store`.  :mod:`store.schema` and :mod:`store.migrations` hold
+the lease query): :mod:`store.feeds` (feeds and their leases), :mod:`store.items` (items,
+the paging cursor, full-text search with :mod:`store.search`, per-label counts),
+:mod:`store.outbox` (webhook deliveries), :mod:`store.corrections` (analysts' verdicts and
+the review queue); :mod:`store.store` joins them into :class:`Store`.  :mod:`store.schema` and :mod:`store.migrations` hold
 the tables and their history.
 
 Exceptions::
 
     StoreError          the database cannot be reached or refused a statement
-    └── FeedExists      add_feed was given a URL that is already in the store
+    ├── FeedExists      add_feed was given a URL that is already in the store
+    └── ItemNotFound    a correction names an item that is not stored
 """
 
-from store.errors import FeedExists, StoreError
+from store.errors import FeedExists, ItemNotFound, StoreError
 from store.records import (
     Alert,
+    Correction,
     Delivery,
     Feed,
     FeedHealth,
     FeedUpdate,
+    ItemFilter,
+    ItemPage,
     NewItem,
     StoredItem,
+    Uncertain,
+    effective_labels,
 )
+from store.search import SearchQuery, parse_query
 from store.store import Store, open_store
 
 __all__ = [
     "Alert",
+    "Correction",
     "Delivery",
     "Feed",
     "FeedExists",
     "FeedHealth",
     "FeedUpdate",
+    "ItemFilter",
+    "ItemNotFound",
+    "ItemPage",
     "NewItem",
+    "SearchQuery",
     "Store",
     "StoreError",
     "StoredItem",
+    "Uncertain",
+    "effective_labels",
     "open_store",
+    "parse_query",
 ]

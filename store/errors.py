@@ -11,3 +11,11 @@ class FeedExists(StoreError):
     def __init__(self, url: str) -> None:
         super().__init__(f"feed already present: {url}")
         self.url = url
+
+
+class ItemNotFound(StoreError):
+    """No stored item has this id (it may have been removed with its feed)."""
+
+    def __init__(self, item_id: int) -> None:
+        super().__init__(f"no item with id {item_id}")
+        self.item_id = item_id

@@ -6,14 +6,29 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Select, and_, exists, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 
 from store import schema
 from store.base import StoreBase
-from store.records import NewItem, StoredItem
+from store.records import ItemFilter, ItemPage, NewItem, StoredItem
+from store.search import SearchQuery
 
 _KEY_CHUNK = 500  # bound on IN (...) lists
 
@@ -37,7 +52,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return when, item_id
 
 
-def _item(row: Row[Any]) -> StoredItem:
+def item_from_row(row: Row[Any]) -> StoredItem:
+    """The :class:`StoredItem` of an ``items`` row."""
     m = row._mapping
     return StoredItem(
         id=m["id"],
@@ -77,16 +93,48 @@ def _row(feed_id: int, item: NewItem, fetched_at: datetime) -> dict[str, Any]:
     }
 
 
-def _score_filter(query: Select[Any], label: str | None, min_score: float | None) -> Select[Any]:
-    """Keep items carrying ``label``, or scoring ``min_score`` for it (or for any label)."""
-    if label is None and min_score is None:
-        return query
+def _score_filter(
+    query: Select[Any], labels: Sequence[str], min_score: float | None
+) -> Select[Any]:
+    """With ``min_score``: keep items scoring at least that for one of ``labels`` (for any
+    label if none is given).  Without: keep items that carry one of ``labels`` once the
+    analysts' latest verdicts are applied."""
+    if min_score is None:
+        return query.where(or_(*map(_carries, labels))) if labels else query
     i, s = schema.items, schema.item_scores
-    match = [s.c.item_id == i.c.id]
-    if label is not None:
-        match.append(s.c.label == label)
-    match.append(s.c.score >= min_score if min_score is not None else s.c.assigned.is_(True))
+    match = [s.c.item_id == i.c.id, s.c.score >= min_score]
+    if labels:
+        match.append(s.c.label.in_(labels))
     return query.where(exists().where(*match))
+
+
+def _carries(label: str) -> ColumnElement[bool]:
+    """The item carries ``label``: the latest analyst's verdict on it if there is one
+    (``reject`` or not), else the model's decision."""
+    i, s, c = schema.items, schema.item_scores, schema.corrections
+    latest = (
+        select(c.c.verdict)
+        .where(c.c.item_id == i.c.id, c.c.label == label)
+        .order_by(c.c.created_at.desc(), c.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    tagged = exists().where(s.c.item_id == i.c.id, s.c.label == label, s.c.assigned.is_(True))
+    return case((latest.is_(None), tagged), else_=latest != "reject")
+
+
+def _matching(dialect: str, search: SearchQuery) -> ColumnElement[bool]:
+    """The items whose title or summary match ``search`` (FTS5 or PostgreSQL's own)."""
+    i = schema.items
+    if dialect == "postgresql":
+        tsquery = func.websearch_to_tsquery(
+            literal_column("'english'::regconfig"), search.websearch()
+        )
+        return literal_column("items.search").op("@@")(tsquery)
+    fts = text("SELECT rowid FROM items_fts WHERE items_fts MATCH :match").bindparams(
+        match=search.fts5()
+    )
+    return i.c.id.in_(fts)
 
 
 def _after(query: Select[Any], cursor: str | None) -> Select[Any]:
@@ -96,6 +144,17 @@ def _after(query: Select[Any], cursor: str | None) -> Select[Any]:
     i = schema.items
     at, last_id = decode_cursor(cursor)
     return query.where(or_(i.c.sort_at < at, and_(i.c.sort_at == at, i.c.id < last_id)))
+
+
+def _before(query: Select[Any], cursor: str) -> Select[Any]:
+    """Keep the items before the cursor's (sort time, id) in newest-first order."""
+    i = schema.items
+    at, first_id = decode_cursor(cursor)
+    return query.where(or_(i.c.sort_at > at, and_(i.c.sort_at == at, i.c.id > first_id)))
+
+
+def _cursor_of(row: Row[Any]) -> str:
+    return encode_cursor(row._mapping["sort_at"], row._mapping["id"])
 
 
 class ItemsMixin(StoreBase):
@@ -115,6 +174,13 @@ class ItemsMixin(StoreBase):
                 found.update(conn.scalars(query))
         return found
 
+    def get_item(self, item_id: int) -> StoredItem | None:
+        """The item with this id, or None."""
+        i = schema.items
+        with self._tx() as conn:
+            row = conn.execute(select(i).where(i.c.id == item_id)).first()
+        return item_from_row(row) if row else None
+
     def list_items(
         self,
         *,
@@ -131,21 +197,59 @@ class ItemsMixin(StoreBase):
         whose score for that label is at least ``min_score``; ``min_score`` alone keeps
         items with any label scoring at least that.  ValueError on a bad cursor or limit.
         """
+        filters = ItemFilter(
+            labels=(label,) if label else (), min_score=min_score, since=since, feed_id=feed_id
+        )
+        page = self.page_items(filters, limit=limit, after=cursor)
+        return page.items, page.older
+
+    def page_items(
+        self,
+        filters: ItemFilter,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> ItemPage:
+        """One page of the items that pass ``filters``, newest first, after (older than)
+        or before (newer than) a cursor, with the cursors of the pages either side.
+
+        ValueError on a bad cursor or limit.
+        """
         if limit < 1:
             raise ValueError("limit must be at least 1")
         i = schema.items
-        query = select(i).order_by(i.c.sort_at.desc(), i.c.id.desc()).limit(limit + 1)
-        query = _after(_score_filter(query, label, min_score), cursor)
-        if since is not None:
-            query = query.where(i.c.sort_at >= since)
-        if feed_id is not None:
-            query = query.where(i.c.feed_id == feed_id)
+        query = self._filtered(select(i), filters).limit(limit + 1)
+        if before is not None:
+            query = _before(query, before).order_by(i.c.sort_at.asc(), i.c.id.asc())
+        else:
+            query = _after(query, after).order_by(i.c.sort_at.desc(), i.c.id.desc())
         with self._tx() as conn:
             rows = conn.execute(query).all()
-        page = rows[:limit]
-        last = page[-1]._mapping if len(rows) > limit else None
-        next_cursor = encode_cursor(last["sort_at"], last["id"]) if last else None
-        return [_item(r) for r in page], next_cursor
+        more = len(rows) > limit
+        rows = list(rows[:limit])
+        if before is not None:
+            rows.reverse()
+        items = [item_from_row(r) for r in rows]
+        if not rows:
+            return ItemPage(items, None, None)
+        older = _cursor_of(rows[-1]) if (more if before is None else True) else None
+        newer = _cursor_of(rows[0]) if (more if before is not None else after) else None
+        return ItemPage(items, older, newer)
+
+    def _filtered(self, query: Select[Any], filters: ItemFilter) -> Select[Any]:
+        """``query`` over ``items`` narrowed by every filter that is set."""
+        i = schema.items
+        query = _score_filter(query, filters.labels, filters.min_score)
+        if filters.since is not None:
+            query = query.where(i.c.sort_at >= filters.since)
+        if filters.until is not None:
+            query = query.where(i.c.sort_at < filters.until)
+        if filters.feed_id is not None:
+            query = query.where(i.c.feed_id == filters.feed_id)
+        if filters.search is not None:
+            query = query.where(_matching(self.dialect, filters.search))
+        return query
 
     def _insert_items(
         self, conn: Connection, feed_id: int, fetched_at: datetime, new: Sequence[NewItem]
@@ -172,3 +276,37 @@ class ItemsMixin(StoreBase):
         ]
         if rows:
             conn.execute(insert(schema.item_scores), rows)
+
+
+def _bucket(dialect: str, unit: str) -> ColumnElement[str]:
+    """The start of the hour or day of an item's sort time, as ISO text."""
+    i = schema.items
+    if dialect == "postgresql":
+        pattern = 'YYYY-MM-DD"T"HH24:00' if unit == "hour" else "YYYY-MM-DD"
+        return func.to_char(i.c.sort_at, pattern)
+    return func.strftime("%Y-%m-%dT%H:00" if unit == "hour" else "%Y-%m-%d", i.c.sort_at)
+
+
+class LabelCountsMixin(StoreBase):
+    """Items per label and hour or day, for the workspace's overview charts."""
+
+    def label_counts(self, since: datetime, unit: str) -> dict[str, dict[datetime, int]]:
+        """Per label, the items the model gave it per ``unit`` ("hour" or "day") of their
+        sort time, from ``since`` on; empty buckets are left out."""
+        if unit not in ("hour", "day"):
+            raise ValueError("unit must be 'hour' or 'day'")
+        i, s = schema.items, schema.item_scores
+        bucket = _bucket(self.dialect, unit).label("bucket")
+        query = (
+            select(s.c.label, bucket, func.count())
+            .select_from(i.join(s, s.c.item_id == i.c.id))
+            .where(i.c.sort_at >= since, s.c.assigned.is_(True))
+            .group_by(s.c.label, bucket)
+        )
+        with self._tx() as conn:
+            rows = cast(list[tuple[str, str, int]], conn.execute(query).all())
+        counts: dict[str, dict[datetime, int]] = {}
+        for label, start, count in rows:
+            moment = datetime.fromisoformat(start).replace(tzinfo=UTC)
+            counts.setdefault(label, {})[moment] = int(count)
+        return counts

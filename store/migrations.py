@@ -34,7 +34,44 @@ def _v1_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+# Full-text search over titles and summaries.  SQLite: an FTS5 table over ``items``
+# (external content: the text is stored once) kept by triggers, so every writer of
+# ``items`` keeps it right inside its own transaction.  Porter stems English words, as
+# PostgreSQL's english configuration does, so "attacks" finds "attack" on either store.
+_SQLITE_SEARCH = (
+    "CREATE VIRTUAL TABLE items_fts USING fts5(title, summary, content='items', "
+    "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN "
+    "INSERT INTO items_fts(rowid, title, summary) VALUES (new.id, new.title, new.summary); END",
+    "CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN "
+    "INSERT INTO items_fts(items_fts, rowid, title, summary) "
+    "VALUES ('delete', old.id, old.title, old.summary); END",
+    "CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary ON items BEGIN "
+    "INSERT INTO items_fts(items_fts, rowid, title, summary) "
+    "VALUES ('delete', old.id, old.title, old.summary); "
+    "INSERT INTO items_fts(rowid, title, summary) VALUES (new.id, new.title, new.summary); END",
+    "INSERT INTO items_fts(items_fts) VALUES ('rebuild')",
+)
+# PostgreSQL: a stored tsvector (title weighted above summary) that the database keeps
+# itself, and a GIN index over it.
+_PG_SEARCH = (
+    "ALTER TABLE items ADD COLUMN search tsvector GENERATED ALWAYS AS ("
+    "setweight(to_tsvector('english'::regconfig, title), 'A') || "
+    "setweight(to_tsvector('english'::regconfig, summary), 'B')) STORED",
+    "CREATE INDEX ix_items_search ON items USING gin (search)",
+)
+
+
+def _v2_workspace(conn: Connection) -> None:
+    """The analysts' workspace: corrections, and full-text search over items."""
+    # Self-contained: raw DDL and a table first created here, so that later migrations
+    # (and other branches' ones) can be ordered around it.
+    schema.corrections.create(conn, checkfirst=True)
+    for statement in _PG_SEARCH if conn.dialect.name == "postgresql" else _SQLITE_SEARCH:
+        conn.execute(text(statement))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_workspace]
 
 
 def current_version(conn: Connection) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from store.search import SearchQuery
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -161,3 +164,76 @@ class Delivery:
     url: str
     payload: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Correction:
+    """An analyst's verdict on one label of one item: ``confirm``, ``reject`` or ``add``."""
+
+    id: int
+    item_id: int
+    label: str
+    verdict: str
+    analyst: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, times as ISO 8601."""
+        return {
+            "id": self.id,
+            "item_id": self.item_id,
+            "label": self.label,
+            "verdict": self.verdict,
+            "analyst": self.analyst,
+            "created_at": iso(self.created_at),
+        }
+
+
+def effective_labels(
+    model_labels: Iterable[str], latest: Mapping[str, str], order: Sequence[str]
+) -> list[str]:
+    """The model's labels with the latest verdict per label applied (``reject`` removes,
+    ``confirm`` and ``add`` keep or add), in ``order``."""
+    kept = set(model_labels)
+    for label, verdict in latest.items():
+        if verdict == "reject":
+            kept.discard(label)
+        else:
+            kept.add(label)
+    return [label for label in order if label in kept]
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Which items a listing keeps; every field left at its default keeps all."""
+
+    labels: tuple[str, ...] = ()  # any of these (analysts' verdicts applied)
+    min_score: float | None = None  # with labels: one of theirs; else any label's
+    since: datetime | None = None
+    until: datetime | None = None
+    feed_id: int | None = None
+    search: SearchQuery | None = None
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    """A page of items, newest first, with the cursors of the older and newer pages."""
+
+    items: list[StoredItem]
+    older: str | None
+    newer: str | None
+
+
+@dataclass(frozen=True)
+class Uncertain:
+    """An item in the review queue: the label whose score is nearest its threshold."""
+
+    item: StoredItem
+    label: str
+    score: float
+    threshold: float
+
+    @property
+    def margin(self) -> float:
+        """How far the score is from the threshold."""
+        return abs(self.score - self.threshold)

@@ -129,3 +129,20 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_outbox_due", "state", "next_attempt_at"),
 )
+
+# Analysts' verdicts on an item's labels (migration 2).  Never folded into ``items``:
+# re-tagging rewrites the model's labels and scores, and the verdicts must outlive that.
+# The latest verdict per (item, label) wins.
+VERDICTS = ("confirm", "reject", "add")
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("analyst", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_corrections_item_label", "item_id", "label", "created_at"),
+    Index("ix_corrections_created", "created_at", "id"),
+)

@@ -8,17 +8,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from store.base import make_engine
+from store.corrections import ReviewMixin
 from store.errors import StoreError
 from store.feeds import FeedsMixin
-from store.items import ItemsMixin
+from store.items import ItemsMixin, LabelCountsMixin
 from store.migrations import migrate
 from store.outbox import OutboxMixin
 from store.records import FeedUpdate, NewItem
 
 
-class Store(FeedsMixin, ItemsMixin, OutboxMixin):
-    """wiretag's database: feeds (:mod:`store.feeds`), tagged items (:mod:`store.items`)
-    and the webhook outbox (:mod:`store.outbox`), for SQLite (WAL) and PostgreSQL."""
+class Store(FeedsMixin, ItemsMixin, LabelCountsMixin, OutboxMixin, ReviewMixin):
+    """wiretag's database: feeds (:mod:`store.feeds`), tagged items and search
+    (:mod:`store.items`), the webhook outbox (:mod:`store.outbox`) and analysts'
+    corrections with the review queue (:mod:`store.corrections`), for SQLite (WAL) and
+    PostgreSQL."""
 
     def record_fetch(
         self, feed_id: int, owner: str, result: FeedUpdate, new_items: Sequence[NewItem] = ()
