@@ -15,11 +15,9 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
-    case,
-    exists,
+    bindparam,
     func,
     insert,
-    literal_column,
     or_,
     select,
     text,
@@ -27,8 +25,8 @@ from sqlalchemy import (
 
 from store import schema
 from store.base import StoreBase
+from store.listing import filtered
 from store.records import ItemFilter, ItemPage, NewItem, StoredItem
-from store.search import SearchQuery
 
 _KEY_CHUNK = 500  # bound on IN (...) lists
 
@@ -91,50 +89,6 @@ def _row(feed_id: int, item: NewItem, fetched_at: datetime) -> dict[str, Any]:
         "scores": dict(item.scores),
         "model_version": item.model_version,
     }
-
-
-def _score_filter(
-    query: Select[Any], labels: Sequence[str], min_score: float | None
-) -> Select[Any]:
-    """With ``min_score``: keep items scoring at least that for one of ``labels`` (for any
-    label if none is given).  Without: keep items that carry one of ``labels`` once the
-    analysts' latest verdicts are applied."""
-    if min_score is None:
-        return query.where(or_(*map(_carries, labels))) if labels else query
-    i, s = schema.items, schema.item_scores
-    match = [s.c.item_id == i.c.id, s.c.score >= min_score]
-    if labels:
-        match.append(s.c.label.in_(labels))
-    return query.where(exists().where(*match))
-
-
-def _carries(label: str) -> ColumnElement[bool]:
-    """The item carries ``label``: the latest analyst's verdict on it if there is one
-    (``reject`` or not), else the model's decision."""
-    i, s, c = schema.items, schema.item_scores, schema.corrections
-    latest = (
-        select(c.c.verdict)
-        .where(c.c.item_id == i.c.id, c.c.label == label)
-        .order_by(c.c.created_at.desc(), c.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    tagged = exists().where(s.c.item_id == i.c.id, s.c.label == label, s.c.assigned.is_(True))
-    return case((latest.is_(None), tagged), else_=latest != "reject")
-
-
-def _matching(dialect: str, search: SearchQuery) -> ColumnElement[bool]:
-    """The items whose title or summary match ``search`` (FTS5 or PostgreSQL's own)."""
-    i = schema.items
-    if dialect == "postgresql":
-        tsquery = func.websearch_to_tsquery(
-            literal_column("'english'::regconfig"), search.websearch()
-        )
-        return literal_column("items.search").op("@@")(tsquery)
-    fts = text("SELECT rowid FROM items_fts WHERE items_fts MATCH :match").bindparams(
-        match=search.fts5()
-    )
-    return i.c.id.in_(fts)
 
 
 def _after(query: Select[Any], cursor: str | None) -> Select[Any]:
@@ -219,12 +173,12 @@ class ItemsMixin(StoreBase):
         if limit < 1:
             raise ValueError("limit must be at least 1")
         i = schema.items
-        query = self._filtered(select(i), filters).limit(limit + 1)
-        if before is not None:
-            query = _before(query, before).order_by(i.c.sort_at.asc(), i.c.id.asc())
-        else:
-            query = _after(query, after).order_by(i.c.sort_at.desc(), i.c.id.desc())
         with self._tx() as conn:
+            query = filtered(conn, self.dialect, select(i), filters).limit(limit + 1)
+            if before is not None:
+                query = _before(query, before).order_by(i.c.sort_at.asc(), i.c.id.asc())
+            else:
+                query = _after(query, after).order_by(i.c.sort_at.desc(), i.c.id.desc())
             rows = conn.execute(query).all()
         more = len(rows) > limit
         rows = list(rows[:limit])
@@ -236,20 +190,6 @@ class ItemsMixin(StoreBase):
         older = _cursor_of(rows[-1]) if (more if before is None else True) else None
         newer = _cursor_of(rows[0]) if (more if before is not None else after) else None
         return ItemPage(items, older, newer)
-
-    def _filtered(self, query: Select[Any], filters: ItemFilter) -> Select[Any]:
-        """``query`` over ``items`` narrowed by every filter that is set."""
-        i = schema.items
-        query = _score_filter(query, filters.labels, filters.min_score)
-        if filters.since is not None:
-            query = query.where(i.c.sort_at >= filters.since)
-        if filters.until is not None:
-            query = query.where(i.c.sort_at < filters.until)
-        if filters.feed_id is not None:
-            query = query.where(i.c.feed_id == filters.feed_id)
-        if filters.search is not None:
-            query = query.where(_matching(self.dialect, filters.search))
-        return query
 
     def _insert_items(
         self, conn: Connection, feed_id: int, fetched_at: datetime, new: Sequence[NewItem]
@@ -297,12 +237,14 @@ class LabelCountsMixin(StoreBase):
             raise ValueError("unit must be 'hour' or 'day'")
         i, s = schema.items, schema.item_scores
         bucket = _bucket(self.dialect, unit).label("bucket")
-        query = (
+        query: Any = (
             select(s.c.label, bucket, func.count())
             .select_from(i.join(s, s.c.item_id == i.c.id))
-            .where(i.c.sort_at >= since, s.c.assigned.is_(True))
+            .where(i.c.sort_at >= since, s.c.assigned)
             .group_by(s.c.label, bucket)
         )
+        if self.dialect == "sqlite":
+            query = _sqlite_counts(unit, since)
         with self._tx() as conn:
             rows = cast(list[tuple[str, str, int]], conn.execute(query).all())
         counts: dict[str, dict[datetime, int]] = {}
@@ -310,3 +252,18 @@ class LabelCountsMixin(StoreBase):
             moment = datetime.fromisoformat(start).replace(tzinfo=UTC)
             counts.setdefault(label, {})[moment] = int(count)
         return counts
+
+
+def _sqlite_counts(unit: str, since: datetime) -> Any:
+    """label_counts' query for SQLite, which keeps the tables of a CROSS JOIN in the order
+    written: recent items first (a range of the sort index), then their scores by primary
+    key.  Left to itself it reads every tagged score and looks each item up."""
+    pattern = "%Y-%m-%dT%H:00" if unit == "hour" else "%Y-%m-%d"
+    return text(
+        "SELECT item_scores.label, strftime(:pattern, items.sort_at) AS bucket, count(*) "
+        "FROM items CROSS JOIN item_scores ON item_scores.item_id = items.id "
+        "WHERE items.sort_at >= :since AND item_scores.assigned = 1 "
+        "GROUP BY item_scores.label, bucket"
+    ).bindparams(
+        bindparam("pattern", pattern), bindparam("since", since, type_=schema.UTCDateTime())
+    )

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from store import schema
 from store.errors import StoreError
+from store.listing import tagged_index_ddl
 
 # An arbitrary constant naming wiretag's migration lock among PostgreSQL advisory locks.
 _PG_LOCK_KEY = 0x77697265  # "wire"
@@ -67,6 +68,7 @@ def _v2_workspace(conn: Connection) -> None:
     # Self-contained: raw DDL and a table first created here, so that later migrations
     # (and other branches' ones) can be ordered around it.
     schema.corrections.create(conn, checkfirst=True)
+    conn.execute(text(tagged_index_ddl(conn.dialect.name)))
     for statement in _PG_SEARCH if conn.dialect.name == "postgresql" else _SQLITE_SEARCH:
         conn.execute(text(statement))
 

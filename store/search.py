@@ -16,6 +16,50 @@ MAX_QUERY_CHARS = 200
 MAX_TERMS = 12
 _PART = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
 _WORD = re.compile(r"\w+")
+# Words too common to search for.  PostgreSQL's english configuration drops these (its
+# list is longer); dropping the commonest on both stores keeps their answers alike, and
+# keeps SQLite from matching nearly every item.
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "she",
+        "that",
+        "the",
+        "their",
+        "there",
+        "they",
+        "this",
+        "to",
+        "was",
+        "were",
+        "which",
+        "who",
+        "will",
+        "with",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +99,8 @@ def parse_query(text: str) -> SearchQuery | None:
     terms = []
     for match in _PART.finditer(text):
         negated = bool(match.group(1) or match.group(3))
-        words = tuple(w.lower() for w in _WORD.findall(match.group(2) or match.group(4) or ""))
+        found = _WORD.findall(match.group(2) or match.group(4) or "")
+        words = tuple(w.lower() for w in found if w.lower() not in STOP_WORDS)
         if words:
             terms.append(Term(words, negated))
     if not terms:
