@@ -22,7 +22,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from model import Model
-from service import api, errors, ops
+from service import api, errors, ops, web
 from service.errors import ServiceError, UnsafeExposure
 from service.metrics import Metrics
 from service.security import check_exposure, require_key
@@ -76,6 +76,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
+    web.init_app(app, settings)
     return app
 
 

@@ -59,6 +59,8 @@ class Settings:
     lease_seconds: int = 300
     allow_private_networks: bool = False
     webhooks: dict[str, str] = field(default_factory=dict)
+    # the workspace: signs its session cookies (empty: derived from the API keys)
+    session_secret: str = ""
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -152,6 +154,13 @@ def _webhooks(value: str) -> dict[str, str]:
     return hooks
 
 
+def _secret(value: str) -> str:
+    secret = value.strip()
+    if secret and len(secret) < 32:
+        raise ValueError("must be at least 32 characters long (or empty)")
+    return secret
+
+
 PARSERS: dict[str, Callable[[str], Any]] = {
     "data_dir": _path,
     "database_url": _database_url,
@@ -177,6 +186,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "lease_seconds": _positive_int,
     "allow_private_networks": _bool,
     "webhooks": _webhooks,
+    "session_secret": _secret,
 }
 
 

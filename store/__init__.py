@@ -19,6 +19,7 @@ Exceptions::
 """
 
 from store.errors import FeedExists, ItemNotFound, StoreError
+from store.items import decode_cursor
 from store.records import (
     Alert,
     Correction,
@@ -53,6 +54,7 @@ __all__ = [
     "StoreError",
     "StoredItem",
     "Uncertain",
+    "decode_cursor",
     "effective_labels",
     "open_store",
     "parse_query",

@@ -94,6 +94,13 @@ class FeedsMixin(StoreBase):
             row = conn.execute(select(schema.feeds).where(schema.feeds.c.url == url)).first()
         return _feed(row) if row else None
 
+    def list_feeds(self) -> list[Feed]:
+        """Every feed, by id."""
+        with self._tx() as conn:
+            return [
+                _feed(r) for r in conn.execute(select(schema.feeds).order_by(schema.feeds.c.id))
+            ]
+
     def count_feeds(self) -> int:
         """How many feeds are subscribed."""
         with self._tx() as conn:
