@@ -7,9 +7,12 @@ SHARED ?= ../shared
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+# analysts' corrections to train on (files from `make corrections`), e.g.
+#   make train CORRECTIONS=data/corrections.jsonl
+CORRECTIONS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run service poller test lint fmt train evaluate bench clean distclean
+.PHONY: help run service poller test lint fmt train corrections evaluate bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,11 +61,15 @@ fmt: $(DEV_STAMP) ## format the code and apply safe lint fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-train: $(RUN_STAMP) ## retrain the shipped model from ../shared/data and training/data
+train: $(RUN_STAMP) ## retrain the shipped model from ../shared/data, training/data and CORRECTIONS=
 	$(PY) -m training train \
+	  $(foreach f,$(CORRECTIONS),--data '$(f)') \
 	  --data '$(SHARED)/data/*.jsonl' --exclude seed_articles \
 	  --data 'training/data/*.jsonl' \
 	  --check $(SHARED)/data/seed_articles.jsonl --out model
+
+corrections: $(RUN_STAMP) ## export analysts' corrections to data/corrections.jsonl (for make train)
+	$(PY) -m training export-corrections --out data/corrections.jsonl
 
 evaluate: $(RUN_STAMP) ## score the shipped model on the ten seed articles
 	$(PY) -m training evaluate --data $(SHARED)/data/seed_articles.jsonl
@@ -71,6 +78,7 @@ bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/
 	$(PY) bench/bench_model.py --shared $(SHARED)
 	$(PY) bench/bench_service.py
 	$(PY) bench/bench_poller.py
+	$(PY) bench/bench_workspace.py
 
 clean: ## remove caches and build output (keeps .venv and data/)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache bench/results

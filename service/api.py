@@ -22,6 +22,7 @@ from service.state import State
 from service.validation import (
     MAX_ID,
     parse_classify,
+    parse_corrections_query,
     parse_flag,
     parse_items_query,
     parse_new_feed,
@@ -225,3 +226,17 @@ def list_items() -> dict[str, Any]:
             "'cursor' is not a cursor this service gave out", field="cursor"
         ) from None
     return {"items": [item.to_dict() for item in items], "next_cursor": cursor}
+
+
+@bp.get("/v1/corrections")
+def list_corrections() -> dict[str, Any]:
+    """Analysts' corrections in the order they were made, from ``since``, paged by id."""
+    q = parse_corrections_query(request.args)
+    found = _store_call(
+        lambda st: st.list_corrections(since=q.since, after_id=q.after_id, limit=q.limit)
+    )
+    more = len(found) == q.limit
+    return {
+        "corrections": [c.to_dict() for c in found],
+        "next_cursor": str(found[-1].id) if more else None,
+    }

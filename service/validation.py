@@ -216,3 +216,23 @@ def parse_new_feed(payload: Any) -> NewFeed:
     if title is not None and not isinstance(title, str):
         raise Unprocessable(f"'title' must be a string, not {json_type(title)}", field="title")
     return NewFeed(url.strip(), interval, title)
+
+
+@dataclass(frozen=True)
+class CorrectionsQuery:
+    """A checked ``GET /v1/corrections`` query."""
+
+    since: datetime | None = None
+    after_id: int | None = None
+    limit: int = DEFAULT_ITEMS_PAGE
+
+
+def parse_corrections_query(args: Mapping[str, str]) -> CorrectionsQuery:
+    """``since``, ``limit`` and ``cursor`` (the last id seen), checked."""
+    reject_unknown(args, ("since", "limit", "cursor"))
+    cursor = args.get("cursor")
+    return CorrectionsQuery(
+        since=_since(args.get("since")),
+        after_id=_whole(cursor, "cursor", 1, None) if cursor else None,
+        limit=_whole(args.get("limit"), "limit", 1, MAX_ITEMS_PAGE) or DEFAULT_ITEMS_PAGE,
+    )

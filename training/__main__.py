@@ -1,8 +1,9 @@
-"""Command line: ``python -m training train|evaluate``.
+"""Command line: ``python -m training train|evaluate|export-corrections``.
 
     python -m training train --data '../shared/data/*.jsonl' --exclude seed_articles \\
         --data 'training/data/*.jsonl' --check ../shared/data/seed_articles.jsonl --out model/
     python -m training evaluate --data ../shared/data/seed_articles.jsonl [--model DIR] [--json]
+    python -m training export-corrections --out data/corrections.jsonl
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from common import cli
 from training import train as train_mod
@@ -23,13 +25,15 @@ def _progress(message: str) -> None:
 DESCRIPTION = """\
 Trains the model and measures it.  "train" reads labelled JSON lines ({"id", "title",
 "text", "labels"}), cross-validates, tunes one threshold per label and writes the artifact
-and its card; "evaluate" scores a saved model on labelled JSON lines."""
+and its card; "evaluate" scores a saved model on labelled JSON lines; "export-corrections"
+writes the items analysts corrected in the workspace as such lines, for "train"."""
 
 EXAMPLES = """\
 examples (make train and make evaluate run these):
   python -m training train --data '../shared/data/*.jsonl' --exclude seed_articles \\
       --data 'training/data/*.jsonl' --check ../shared/data/seed_articles.jsonl --out model
-  python -m training evaluate --data ../shared/data/seed_articles.jsonl --json"""
+  python -m training evaluate --data ../shared/data/seed_articles.jsonl --json
+  python -m training export-corrections --out data/corrections.jsonl"""
 
 
 REPEATABLE_DATA = "a JSONL file or a quoted glob of them; repeatable"
@@ -49,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
         "--model", default=None, metavar="DIR", help="model directory (default: the shipped model)"
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    export = cli.command(
+        sub, "export-corrections", "write analysts' corrected items as a training corpus"
+    )
+    export.add_argument(
+        "--out", required=True, metavar="PATH", help="JSONL file to write (replaced whole)"
+    )
     return parser
 
 
@@ -96,12 +106,33 @@ def main(argv: list[str] | None = None) -> int:
                 _progress,
             )
             print(train_mod.format_card(card))
+        elif args.command == "export-corrections":
+            return _export(args.out)
         else:
             report = train_mod.evaluate(args.data, args.model)
             print(json.dumps(report, indent=2) if args.json else train_mod.format_report(report))
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _export(out: str) -> int:
+    """Export from the store the settings name (WIRETAG_DATABASE_URL or the data dir)."""
+    from settings import SettingsError, from_env
+    from store import StoreError, open_store
+    from training.corrections import export_corrections
+
+    try:
+        store = open_store(from_env().sqlalchemy_url)
+    except (SettingsError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        written = export_corrections(store, Path(out), _progress)
+    finally:
+        store.close()
+    _progress(f"{written} corrected items written to {out}")
     return 0
 
 
