@@ -66,13 +66,24 @@ def real_items(shared: Path, n: int) -> list[tuple[str, str]]:
     return found
 
 
-def fill(store: Store, shared: Path, n: int = 120) -> dict[str, Any]:
-    """Two feeds (one failing) holding ``n`` real items and the hostile ones, tagged by
-    the shipped model, published over the last 40 hours."""
+# Headlines written for the tests that need no ../shared (the page tests).
+WRITTEN = [
+    ("Suicide bomber kills 12 at a checkpoint in Kabul", "The attack wounded dozens of people."),
+    ("Iraqi forces retake Tal Afar from Islamic State", "Troops recaptured the citadel."),
+    ("Teenagers lured online to join Islamic State", "Recruiters used encrypted messaging."),
+    ("Imams launch campaign against extremist videos", "The clerics answer propaganda online."),
+    ("Central bank holds interest rates", "Inflation cooled in the spring."),
+    ("Gunmen attack hotel in Mogadishu", "Al-Shabaab claimed the assault on the hotel."),
+]
+
+
+def fill(store: Store, shared: Path | None, n: int = 120) -> dict[str, Any]:
+    """Two feeds (one failing) holding ``n`` real items (or, without ../shared, the
+    written ones) and the hostile ones, tagged by the shipped model, 20 minutes apart."""
     m = model.load()
     news = store.add_feed("https://news.example/world.xml", title="World news (2017 RSS)")
     broken = store.add_feed("https://broken.example/feed.xml", title="Broken feed")
-    texts = real_items(shared, n)
+    texts = real_items(shared, n) if shared else WRITTEN
     rows = [(t, s, f"https://news.example/{k}") for k, (t, s) in enumerate(texts)] + HOSTILE
     results = m.classify([model.Item(None, t, s) for t, s, _ in rows], explain=False)
     items = [
