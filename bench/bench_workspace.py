@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_workspace.py [--items 200000] [--rounds 20]
         [--postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--sqlite-only]
-        [--keep DIR]
+        [--keep DIR] [--postgres-schema NAME]
 
 Fills each store with ``--items`` real RSS items (title and description from
 ``../shared/unlabelled/google_news_rss_2017.jsonl``, recycled, tagged by the shipped
@@ -94,8 +94,16 @@ def batches(n: int, now: datetime) -> Iterator[tuple[int, list[NewItem]]]:
             title, summary, labels, scores = pool[k % len(pool)]
             when = now - SPAN * (k / n)
             out.append(
-                NewItem(f"bench-{k}", f"https://news.example/{k}", title, summary, when,
-                        labels, scores, version)
+                NewItem(
+                    f"bench-{k}",
+                    f"https://news.example/{k}",
+                    title,
+                    summary,
+                    when,
+                    labels,
+                    scores,
+                    version,
+                )
             )
         yield (start // BATCH) % FEEDS, out
 
@@ -163,9 +171,11 @@ def measure(url: str, rounds: int) -> list[tuple[str, list[float]]]:
     store.close()
     results = []
     for name, path in page_cases(client, item_id):
+
         def call(path: str = path) -> None:
             response = client.get(path)
             assert response.status_code == 200, (path, response.status_code)
+
         results.append((name, timed(call, rounds)))
     return results
 
@@ -186,7 +196,21 @@ def run(store_name: str, url: str, n: int, rounds: int, reuse: bool = False) -> 
         print(f"{store_name}: storing {n} items ...", flush=True)
         print(f"{store_name}: {n} items stored in {fill(store, n):.0f} s", flush=True)
     store.close()
+    analyze(url)
     report(store_name, measure(url, rounds))
+
+
+def analyze(url: str) -> None:
+    """Let PostgreSQL's planner and visibility map catch up with the bulk load, as
+    autovacuum would on a live store (SQLite plans without statistics)."""
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
 
 
 def main() -> None:
@@ -198,6 +222,9 @@ def main() -> None:
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--postgres-only", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the SQLite file here")
+    parser.add_argument(
+        "--postgres-schema", help="keep (and reuse) the PostgreSQL items in this schema"
+    )
     args = parser.parse_args()
     if not UNLABELLED.is_file():
         sys.exit(f"needs {UNLABELLED} (../shared beside the checkout)")
@@ -208,8 +235,24 @@ def main() -> None:
             url = f"sqlite:///{where / 'bench.db'}"
             run("SQLite", url, args.items, args.rounds, reuse=args.keep is not None)
     if args.postgres_url and not args.sqlite_only:
+        if args.postgres_schema:
+            url = kept_schema(args.postgres_url, args.postgres_schema)
+            run("PostgreSQL", url, args.items, args.rounds, reuse=True)
+            return
         with scratch_schema(args.postgres_url, prefix="bench") as url:
             run("PostgreSQL", url, args.items, args.rounds)
+
+
+def kept_schema(base_url: str, name: str) -> str:
+    """The URL of schema ``name`` (created if missing) of the database at ``base_url``."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
+    engine.dispose()
+    sep = "&" if "?" in base_url else "?"
+    return f"{base_url}{sep}options=-csearch_path%3D{name}"
 
 
 if __name__ == "__main__":

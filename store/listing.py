@@ -41,6 +41,9 @@ from store.records import ItemFilter
 from store.search import SearchQuery
 
 GATHER_LIMIT = 20_000  # beyond this many search matches, walking is cheaper
+# A search alone gathers only while its matches are few: every match is then fetched and
+# sorted, where a walk meets a dense search's first page within a few hundred rows.
+GATHER_LIMIT_ALONE = 2_000
 
 
 def tagged_index_ddl(dialect: str) -> str:
@@ -119,9 +122,8 @@ def filtered(
 ) -> Select[Any]:
     """``query`` over ``items`` narrowed by every filter that is set, planned as above."""
     i = schema.items
-    walk = filters.search is None or (
-        count_matches(conn, dialect, filters.search, GATHER_LIMIT) >= GATHER_LIMIT
-    )
+    bound = GATHER_LIMIT if filters.labels and filters.min_score is None else GATHER_LIMIT_ALONE
+    walk = filters.search is None or (count_matches(conn, dialect, filters.search, bound) >= bound)
     ids = _id_column(dialect, walk)
     if walk:
         if filters.search is not None:

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from common.labels import LABELS
-from store import FeedUpdate, ItemFilter, ItemNotFound, NewItem, Store, parse_query
-from store import listing
+from store import FeedUpdate, ItemFilter, ItemNotFound, NewItem, Store, listing, parse_query
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TEXTS = [
@@ -51,6 +50,7 @@ def test_search_words_stems_phrases_and_exclusions(
     store: Store, gather_limit: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(listing, "GATHER_LIMIT", gather_limit)
+    monkeypatch.setattr(listing, "GATHER_LIMIT_ALONE", gather_limit)
     fill(store)
     assert titles(store, q="attack") == [TEXTS[0][0], TEXTS[3][0]]  # "attacked" too
     assert titles(store, q="recapture") == [TEXTS[1][0]]  # a word of the summary, stemmed
@@ -74,6 +74,7 @@ def test_label_filters_apply_the_latest_verdict(
     store: Store, gather_limit: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(listing, "GATHER_LIMIT", gather_limit)
+    monkeypatch.setattr(listing, "GATHER_LIMIT_ALONE", gather_limit)
     ids = fill(store)
     store.add_corrections(ids[0], [("attack", "reject")], "ann", now=NOW)
     store.add_corrections(ids[2], [("attack", "add")], "ann", now=NOW)
