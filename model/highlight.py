@@ -13,6 +13,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from model.artifact import Model
 from model.inference import strip_accents
@@ -91,7 +92,7 @@ def _hits(tokens: Sequence[Word], wanted: set[tuple[str, ...]]) -> set[int]:
     are adjacent once stop words are dropped, as the vectoriser pairs them."""
     kept = [i for i, t in enumerate(tokens) if t.stem is not None]
     hits = {i for i in kept if (tokens[i].stem,) in wanted}
-    for a, b in zip(kept, kept[1:], strict=False):
+    for a, b in pairwise(kept):
         if (tokens[a].stem, tokens[b].stem) in wanted:
             hits.update((a, b))
     return hits
