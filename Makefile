@@ -74,7 +74,7 @@ corrections: $(RUN_STAMP) ## export analysts' corrections to data/corrections.js
 evaluate: $(RUN_STAMP) ## score the shipped model on the ten seed articles
 	$(PY) -m training evaluate --data $(SHARED)/data/seed_articles.jsonl
 
-bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/s
+bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/s, workspace pages
 	$(PY) bench/bench_model.py --shared $(SHARED)
 	$(PY) bench/bench_service.py
 	$(PY) bench/bench_poller.py

@@ -261,7 +261,7 @@ def test_the_default_body_limit_is_one_mebibyte(client: FlaskClient) -> None:
 
 def test_unknown_path_is_json_404(client: FlaskClient) -> None:
     error_of(client.get("/v1/nothing-here"), 404, "not_found")
-    error_of(client.get("/"), 404, "not_found")
+    error_of(client.get("/nothing-here"), 404, "not_found")  # "/" is the workspace
 
 
 def test_wrong_method_is_json_405_with_allow(client: FlaskClient) -> None:
