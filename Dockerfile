@@ -41,10 +41,11 @@ COPY training/ training/
 COPY service/ service/
 COPY poller/ poller/
 COPY store/ store/
+COPY stories/ stories/
 # The check runs isolated (-I) so that it imports the installed packages, not ./model, and
 # fails the build if the model did not make it into site-packages or does not load.
 RUN /opt/venv/bin/pip install --no-deps . \
-    && /opt/venv/bin/python -I -c "import settings, model; d = settings.SHIPPED_MODEL_DIR; assert 'site-packages' in str(d), d; model.load(d)"
+    && /opt/venv/bin/python -I -c "import settings, model, stories; d = settings.SHIPPED_MODEL_DIR; assert 'site-packages' in str(d), d; model.load(d)"
 
 
 FROM ${PYTHON_IMAGE} AS runtime

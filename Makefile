@@ -74,11 +74,12 @@ corrections: $(RUN_STAMP) ## export analysts' corrections to data/corrections.js
 evaluate: $(RUN_STAMP) ## score the shipped model on the ten seed articles
 	$(PY) -m training evaluate --data $(SHARED)/data/seed_articles.jsonl
 
-bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/s, workspace pages
+bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/s, workspace pages, story grouping
 	$(PY) bench/bench_model.py --shared $(SHARED)
 	$(PY) bench/bench_service.py
 	$(PY) bench/bench_poller.py
 	$(PY) bench/bench_workspace.py
+	$(PY) bench/bench_stories.py --shared $(SHARED)
 
 clean: ## remove caches and build output (keeps .venv and data/)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache bench/results
