@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 CORRECTIONS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run service poller test lint fmt train corrections evaluate bench clean distclean
+.PHONY: help run service poller test lint fmt train corrections evaluate bench screenshots clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/
 	$(PY) bench/bench_poller.py
 	$(PY) bench/bench_workspace.py
 	$(PY) bench/bench_stories.py --shared $(SHARED)
+
+screenshots: $(DEV_STAMP) ## re-take the README's workspace screenshots (the browser test, into docs/screenshots/)
+	WIRETAG_TEST_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/workspace/test_browser.py
 
 clean: ## remove caches and build output (keeps .venv and data/)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache bench/results
