@@ -57,7 +57,7 @@ sys.path.insert(0, str(REPO / "tests" / "kit"))  # scratch_schema, count_items
 from storekit import count_items, scratch_schema  # noqa: E402
 
 from model import load  # noqa: E402
-from poller.fetch import Fetcher, Response  # noqa: E402
+from poller.fetch import Response  # noqa: E402
 from poller.poll import Fetched, Outcome, Poller  # noqa: E402
 from settings import Settings  # noqa: E402
 from store import Store, open_store  # noqa: E402
@@ -149,13 +149,11 @@ class TimedPoller(Poller):
 
 def run_poll(store: Store, settings: Settings, model: Any, now: datetime) -> dict[str, Any]:
     """One Poller.run_once over every due feed, timed."""
-    fetcher = Fetcher(settings)
-    poller = TimedPoller(store, model, settings, fetch=fetcher, now=lambda: now)
+    poller = TimedPoller(store, model, settings, now=lambda: now)
     began = time.perf_counter()
     outcomes = poller.run_once()
     elapsed = time.perf_counter() - began
     poller.close()
-    fetcher.close()
     errors = [o for o in outcomes if o.error]
     latencies = sorted(poller.to_stored)
     return {

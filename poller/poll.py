@@ -174,6 +174,17 @@ def classify(model: Model, entries: list[Entry], max_chars: int) -> list[NewItem
     ]
 
 
+def fetcher_for(settings: Settings) -> Fetcher:
+    """The feed fetcher the settings describe."""
+    return Fetcher(
+        connect_timeout=settings.fetch_connect_timeout,
+        read_timeout=settings.fetch_read_timeout,
+        max_bytes=settings.max_feed_bytes,
+        max_redirects=settings.max_redirects,
+        allow_private=settings.allow_private_networks,
+    )
+
+
 class Poller:
     """Polls due feeds with ``settings.poll_concurrency`` fetches in flight."""
 
@@ -193,8 +204,7 @@ class Poller:
             timedelta(minutes=settings.default_interval_minutes),
             timedelta(hours=settings.max_backoff_hours),
         )
-        self._own_fetcher = Fetcher(settings) if fetch is None else None
-        self.fetch: Fetch = fetch or self._own_fetcher  # type: ignore[assignment]
+        self.fetch: Fetch = fetch or fetcher_for(settings)
         self.now, self.rand = now, rand
         self.owner = owner or default_owner()
         self.stop = threading.Event()
@@ -211,10 +221,8 @@ class Poller:
         return len(self._inflight)
 
     def close(self) -> None:
-        """Wait for the fetch threads and close the HTTP client."""
+        """Wait for the fetch threads."""
         self._pool.shutdown(wait=True)
-        if self._own_fetcher is not None:
-            self._own_fetcher.close()
 
     def _fill(self, due_before: datetime | None) -> bool:
         """Lease due feeds into free fetch slots; True when fewer were due than asked for.

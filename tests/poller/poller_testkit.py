@@ -129,6 +129,38 @@ def hang(req: Request) -> None:
     req.server.closing.wait(HANG_LIMIT)
 
 
+def tarpit(gap: float, lines: int = 100) -> Handler:
+    """A header tarpit: the status line, then one header line every ``gap`` seconds."""
+
+    def handle(req: Request) -> None:
+        req.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n")
+        for n in range(lines):
+            if req.server.closing.wait(gap):
+                return
+            req.wfile.write(f"X-Slow-{n}: {n}\r\n".encode())
+        body = rss([("Late", "at last")])
+        req.wfile.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    return handle
+
+
+def trickle(gap: float, pieces: int = 100) -> Handler:
+    """A body tarpit: complete headers, then the body in ``pieces``, one every ``gap`` s."""
+
+    def handle(req: Request) -> None:
+        body = rss([("Late", "at last")])
+        req.send_response(200)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        step = -(-len(body) // pieces)
+        for start in range(0, len(body), step):
+            if req.server.closing.wait(gap):
+                return
+            req.wfile.write(body[start : start + step])
+
+    return handle
+
+
 def status(code: int, **headers: str) -> Handler:
     """A bare status with a short body."""
     return lambda req: req.send(code, f"status {code}".encode(), headers)

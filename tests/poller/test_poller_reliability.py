@@ -25,6 +25,7 @@ from storekit import count_items
 from model import Model
 from poller.errors import FeedTooLarge
 from poller.fetch import USER_AGENT, Fetcher, Response
+from poller.poll import fetcher_for
 from settings import Settings
 from store import Store
 
@@ -186,11 +187,7 @@ def test_fetcher_pins_plain_http_to_the_checked_address(
     body = rss([("a", "b")])
     feed_server.routes["/feed"] = static(body)
     port = feed_server.server_address[1]
-    fetcher = Fetcher(poll_settings)
-    try:
-        response = fetcher(f"http://localhost:{port}/feed", None, None)
-    finally:
-        fetcher.close()
+    response = fetcher_for(poll_settings)(f"http://localhost:{port}/feed", None, None)
     assert response.status == 200 and response.body == body
     assert response.url == f"http://localhost:{port}/feed"
     assert feed_server.request_headers["/feed"][0]["host"] == f"localhost:{port}"
@@ -201,15 +198,11 @@ def test_decompressed_cap_is_exact(
     feed_server: FeedServer, poll_settings: Settings, cap: int
 ) -> None:
     feed_server.routes["/bomb"] = gzip_bomb(cap)  # inflates to cap + 14 bytes
-    tight = Fetcher(poll_settings.with_overrides(max_feed_bytes=cap))
-    enough = Fetcher(poll_settings.with_overrides(max_feed_bytes=cap + 14))
-    try:
-        with pytest.raises(FeedTooLarge, match="inflates past"):
-            tight(feed_server.url("/bomb"), None, None)
-        assert len(enough(feed_server.url("/bomb"), None, None).body) == cap + 14
-    finally:
-        tight.close()
-        enough.close()
+    tight = Fetcher(allow_private=True, max_bytes=cap)
+    enough = Fetcher(allow_private=True, max_bytes=cap + 14)
+    with pytest.raises(FeedTooLarge, match="inflates past"):
+        tight(feed_server.url("/bomb"), None, None)
+    assert len(enough(feed_server.url("/bomb"), None, None).body) == cap + 14
 
 
 class _BrokenModel:
@@ -240,17 +233,14 @@ def test_an_unexpected_fetch_failure_costs_one_feed(
     feed_server.routes["/good"] = static(rss([("One", "a")]))
     good = store.add_feed(feed_server.url("/good"))
     bad = store.add_feed(feed_server.url("/bad"))
-    real = Fetcher(poll_settings)
+    real = fetcher_for(poll_settings)
 
     def fetch(url: str, etag: str | None, last_modified: str | None) -> Response:
         if url.endswith("/bad"):
             raise KeyError("a bug in a library")
         return real(url, etag, last_modified)
 
-    try:
-        outcomes = poll_once(store, model, poll_settings, fetch=fetch)
-    finally:
-        real.close()
+    outcomes = poll_once(store, model, poll_settings, fetch=fetch)
     by_id = {o.feed_id: o for o in outcomes}
     assert by_id[good.id].new_items == 1 and by_id[good.id].error is None
     assert by_id[bad.id].error is not None and "internal error: KeyError" in by_id[bad.id].error
