@@ -121,6 +121,7 @@ def serve(port_out: Any, generation: Any, items: int) -> None:
             pass
 
     ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 128  # each fetch opens its own connection
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     port_out.value = server.server_address[1]
     server.serve_forever()

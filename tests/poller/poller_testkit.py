@@ -69,6 +69,7 @@ class FeedServer(ThreadingHTTPServer):
     """A loopback server whose paths are Python functions; counts requests per path."""
 
     daemon_threads = True
+    request_queue_size = 128  # a fetch is one connection: bursts of them must not be dropped
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Request)
