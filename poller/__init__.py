@@ -11,6 +11,7 @@ Exceptions::
     │   ├── FeedTooLarge    the body, compressed or inflated, passed max_feed_bytes
     │   └── TooManyRedirects
     ├── NotAFeed            feedparser found neither a feed nor entries in the body
+    ├── ParseBudgetExceeded parsing went past its time or memory budget
     └── OPMLError           an OPML file could not be read
     UnsafeURL (ValueError)  a URL that is not http(s) or reaches a non-public address
     └── UnresolvableHost    its host does not resolve (now)
@@ -22,6 +23,7 @@ from poller.errors import (
     FetchError,
     FetchTimeout,
     OPMLError,
+    ParseBudgetExceeded,
     PollerError,
     TooManyRedirects,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "FetchTimeout",
     "NotAFeed",
     "OPMLError",
+    "ParseBudgetExceeded",
     "PollerError",
     "TooManyRedirects",
     "UnresolvableHost",

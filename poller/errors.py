@@ -21,5 +21,9 @@ class TooManyRedirects(FetchError):
     """More redirects than allowed, or a redirect without a usable Location."""
 
 
+class ParseBudgetExceeded(PollerError):
+    """Parsing the feed went past its time or memory budget (or its worker died)."""
+
+
 class OPMLError(PollerError):
     """An OPML file could not be read."""

@@ -29,9 +29,10 @@ from common.clock import Clock, utcnow
 from common.urls import UnsafeURL
 from model import Item, Model
 from poller.alerts import with_alerts
-from poller.errors import FetchError
+from poller.errors import PollerError
 from poller.fetch import Fetch, Fetcher, Response
-from poller.parse import Entry, NotAFeed, ParsedFeed, parse_feed
+from poller.parse import Entry, Parse, ParsedFeed, parse_feed
+from poller.sandbox import ParserPool
 from poller.schedule import RETRY_AFTER_STATUSES, Schedule, next_check, parse_retry_after
 from settings import Settings
 from store import Feed, FeedUpdate, NewItem, Store, StoreError
@@ -79,7 +80,7 @@ class Outcome:
     seconds: float
 
 
-def fetch_and_parse(feed: Feed, fetch: Fetch) -> Fetched:
+def fetch_and_parse(feed: Feed, fetch: Fetch, parse: Parse = parse_feed) -> Fetched:
     """Fetch a feed and parse it; every failure is caught and described."""
     started = time.monotonic()
     response = None
@@ -87,9 +88,9 @@ def fetch_and_parse(feed: Feed, fetch: Fetch) -> Fetched:
         response = fetch(feed.url, feed.etag, feed.last_modified)
         parsed = None
         if 200 <= response.status < 300:
-            parsed = parse_feed(response.body, response.headers, response.url)
+            parsed = parse(response.body, response.headers, response.url)
         return Fetched(feed, response, parsed, seconds=time.monotonic() - started)
-    except (FetchError, UnsafeURL, NotAFeed) as exc:
+    except (PollerError, UnsafeURL) as exc:
         error = str(exc) or type(exc).__name__
     except Exception as exc:  # a bug or a surprise in a library must cost one feed only
         log.exception("feed %d %s: unexpected failure", feed.id, feed.url)
@@ -185,6 +186,13 @@ def fetcher_for(settings: Settings) -> Fetcher:
     )
 
 
+def parser_for(settings: Settings) -> ParserPool:
+    """The budgeted parser the settings describe."""
+    return ParserPool(
+        seconds=settings.parse_timeout_seconds, memory_bytes=settings.parse_memory_mb * 2**20
+    )
+
+
 class Poller:
     """Polls due feeds with ``settings.poll_concurrency`` fetches in flight."""
 
@@ -195,6 +203,7 @@ class Poller:
         settings: Settings,
         *,
         fetch: Fetch | None = None,
+        parse: Parse | None = None,
         now: Clock = utcnow,
         rand: Callable[[], float] = random.random,
         owner: str | None = None,
@@ -205,6 +214,8 @@ class Poller:
             timedelta(hours=settings.max_backoff_hours),
         )
         self.fetch: Fetch = fetch or fetcher_for(settings)
+        self._own_parser = parser_for(settings) if parse is None else None
+        self.parse: Parse = parse or self._own_parser  # type: ignore[assignment]
         self.now, self.rand = now, rand
         self.owner = owner or default_owner()
         self.stop = threading.Event()
@@ -221,8 +232,10 @@ class Poller:
         return len(self._inflight)
 
     def close(self) -> None:
-        """Wait for the fetch threads."""
+        """Wait for the fetch threads, then stop the parser processes."""
         self._pool.shutdown(wait=True)
+        if self._own_parser is not None:
+            self._own_parser.close()
 
     def _fill(self, due_before: datetime | None) -> bool:
         """Lease due feeds into free fetch slots; True when fewer were due than asked for.
@@ -264,7 +277,7 @@ class Poller:
     def _poll(self, feed: Feed) -> Outcome | None:
         """Poll one feed start to end (in a pool thread); None if it could not be stored."""
         try:
-            return self.ingest(fetch_and_parse(feed, self.fetch))
+            return self.ingest(fetch_and_parse(feed, self.fetch, self.parse))
         except StoreError as exc:  # the lease expires and the feed is polled again
             log.error("feed %d %s: not stored: %s", feed.id, feed.url, exc)
         except Exception:  # a bug must cost this poll of this feed, not the daemon

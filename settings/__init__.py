@@ -54,6 +54,8 @@ class Settings:
     fetch_connect_timeout: float = 10.0
     fetch_read_timeout: float = 30.0
     max_feed_bytes: int = 15 * 1024 * 1024
+    parse_timeout_seconds: float = 4.0
+    parse_memory_mb: int = 160
     max_redirects: int = 5
     max_backoff_hours: float = 24.0
     lease_seconds: int = 300
@@ -181,6 +183,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "fetch_connect_timeout": _positive_float,
     "fetch_read_timeout": _positive_float,
     "max_feed_bytes": _positive_int,
+    "parse_timeout_seconds": _positive_float,
+    "parse_memory_mb": _positive_int,
     "max_redirects": _positive_int,
     "max_backoff_hours": _positive_float,
     "lease_seconds": _positive_int,

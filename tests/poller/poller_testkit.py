@@ -242,6 +242,24 @@ def rss(items: list[tuple[str, str]], title: str = "Test feed") -> bytes:
     return "".join(parts).encode()
 
 
+ESCAPED_MARKUP = '&lt;p&gt;&lt;b&gt;word&lt;/b&gt; &lt;a href="/x"&gt;link&lt;/a&gt;&lt;/p&gt;'
+
+
+def escaped_markup_feed(size: int = 13_500_000, entries: int = 10) -> bytes:
+    """RSS of about ``size`` bytes whose entries are huge blobs of escaped markup (issue
+    11.7: under the 15 MiB cap, yet tens of seconds of feedparser)."""
+    head = "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>x</title>"
+    share = (size - len(head)) // entries
+    parts = [head]
+    for n in range(entries):
+        start = f"<item><guid>blob-{n}</guid><title>Blob {n}</title><description>"
+        end = "</description></item>"
+        repeat = (share - len(start) - len(end)) // len(ESCAPED_MARKUP)
+        parts += [start, ESCAPED_MARKUP * repeat, end]
+    parts.append("</channel></rss>")
+    return "".join(parts).encode()
+
+
 REPO = Path(__file__).resolve().parents[2]
 
 
