@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -132,7 +133,14 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
         store, settings.feeds_file, allow_private=settings.allow_private_networks
     )
     poller = Poller(store, model, settings)
-    deliverer = Deliverer(store, settings, now=utcnow) if settings.webhooks else None
+    deliverer = None
+    if settings.webhooks:
+        deliverer = Deliverer(
+            store,
+            secrets=settings.webhook_secrets,
+            max_backoff=timedelta(hours=settings.max_backoff_hours),
+            now=utcnow,
+        )
     if deliverer:
         # the thread inherits this mask: SIGINT and SIGTERM stay the main thread's
         unmasked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
