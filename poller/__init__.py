@@ -12,6 +12,7 @@ Exceptions::
     │   └── TooManyRedirects
     ├── NotAFeed            feedparser found neither a feed nor entries in the body
     ├── ParseBudgetExceeded parsing went past its time or memory budget
+    ├── ParserFailed        the parser process failed otherwise (ours to fix)
     └── OPMLError           an OPML file could not be read
     UnsafeURL (ValueError)  a URL that is not http(s) or reaches a non-public address
     └── UnresolvableHost    its host does not resolve (now)
@@ -24,6 +25,7 @@ from poller.errors import (
     FetchTimeout,
     OPMLError,
     ParseBudgetExceeded,
+    ParserFailed,
     PollerError,
     TooManyRedirects,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "NotAFeed",
     "OPMLError",
     "ParseBudgetExceeded",
+    "ParserFailed",
     "PollerError",
     "TooManyRedirects",
     "UnresolvableHost",

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import IO, Any
 
-from poller.errors import ParseBudgetExceeded
+from poller.errors import ParseBudgetExceeded, ParserFailed
 from poller.parse import Entry, NotAFeed, ParsedFeed, parse_feed
 
 _FRAME = struct.Struct(">II")
@@ -153,7 +153,7 @@ class ParserPool:
             raise ParseBudgetExceeded(f"parsing took longer than {self.seconds:g} s") from None
         except (EOFError, OSError, ValueError) as exc:  # died, or answered nonsense
             worker.stop()
-            raise ParseBudgetExceeded(f"the parser process failed: {_death(worker, exc)}") from None
+            raise ParserFailed(f"the parser process failed: {_death(worker, exc)}") from None
         if head.get("kind") == "memory":  # it exits after saying so
             worker.stop()
             raise ParseBudgetExceeded(f"parsing needed more than {self.memory_bytes // 2**20} MiB")
@@ -206,6 +206,7 @@ def _cap_memory(extra: int) -> None:
 
 
 def _handle(head: Mapping[str, Any], body: bytes) -> dict[str, Any]:
+    """Parse one request's feed: the answer's head."""
     try:
         return {"feed": encode_feed(parse_feed(body, head["headers"], head["url"]))}
     except NotAFeed as exc:
@@ -221,18 +222,22 @@ def serve(memory_bytes: int) -> int:
     os.dup2(2, 1)
     _cap_memory(memory_bytes)
     stdin = sys.stdin.buffer.fileno()
-    while True:
-        try:
-            head, body = read_frame(stdin)
-        except EOFError:
-            return 0
-        try:
-            answer = _handle(head, body)
-        except MemoryError:
-            del body
-            write_frame(stdout, {"error": "out of memory", "kind": "memory"})
-            return 1  # a fresh worker takes the next feed
-        write_frame(stdout, answer)
+    while _serve_one(stdin, stdout):
+        pass
+    return 0
+
+
+def _serve_one(stdin: int, stdout: IO[bytes]) -> bool:
+    """Parse one feed and answer; False at EOF, or after running out of memory."""
+    try:
+        write_frame(stdout, _handle(*read_frame(stdin)))
+        return True
+    except EOFError:
+        return False
+    except MemoryError:  # reading, parsing, or encoding what it found
+        pass  # leaving the handler drops its traceback, and the parse's memory with it
+    write_frame(stdout, {"error": "out of memory", "kind": "memory"})
+    return False  # a fresh worker takes the next feed
 
 
 if __name__ == "__main__":

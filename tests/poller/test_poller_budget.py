@@ -48,7 +48,8 @@ def test_a_parse_past_its_time_is_cut_and_the_next_feed_parses(pool: ParserPool)
         pool.close()
 
 
-def test_a_parse_past_its_memory_is_refused(pool: ParserPool) -> None:
+def test_a_parse_past_its_memory_is_refused() -> None:
+    pool = ParserPool(seconds=60.0, memory_bytes=64 * 2**20)  # memory is the only limit here
     big = rss([(f"Item {n}", "word " * 4000) for n in range(1000)])  # 20 MB of text
     try:
         with pytest.raises(ParseBudgetExceeded, match=r"needed more than 64 MiB"):
