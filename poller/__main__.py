@@ -28,7 +28,7 @@ from common.urls import UnsafeURL
 from model import ModelError, load
 from poller import feeds as feed_list
 from poller.errors import OPMLError
-from poller.poll import STOP_SIGNALS, Poller
+from poller.poll import STOP_SIGNALS, Outcome, Poller
 from poller.webhooks import Deliverer
 from settings import Settings, SettingsError
 from store import FeedExists, Store, StoreError, open_store
@@ -148,10 +148,7 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
         signal.pthread_sigmask(signal.SIG_SETMASK, unmasked)
     try:
         if args.once:
-            outcomes = poller.run_once()
-            failed = sum(1 for o in outcomes if o.error)
-            new = sum(o.new_items for o in outcomes)
-            log.info("polled %d feeds: %d new items, %d failed", len(outcomes), new, failed)
+            return _report(poller.run_once())
         else:
             stopped_by = _stop_on_signals(poller)
             log.info("polling (owner %s, %d at a time)", poller.owner, settings.poll_concurrency)
@@ -163,6 +160,22 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
             deliverer.stop.set()
             deliverer.join(timeout=15)
     return 0
+
+
+def _report(outcomes: list[Outcome]) -> int:
+    """Log the --once summary; 1 when a feed failed for a reason on our side (the store,
+    the model, a bug), so that cron or CI sees it; a feed's own failure is data on it."""
+    failed = sum(1 for o in outcomes if o.error)
+    ours = sum(1 for o in outcomes if o.ours)
+    new = sum(o.new_items for o in outcomes)
+    log.info(
+        "polled %d feeds: %d new items, %d failed (%d on our side)",
+        len(outcomes),
+        new,
+        failed,
+        ours,
+    )
+    return 1 if ours else 0
 
 
 def _stop_on_signals(poller: Poller) -> list[str]:
