@@ -3,8 +3,11 @@
 Each fetch has one deadline, from the first connect to the last byte of the body, response
 headers and redirects included.  httpx's timeouts bound each network operation alone, so a
 server that sends a header line every few seconds could hold a fetch for as long as it
-liked; here every fetch runs on its own httpcore connection pool whose network streams cut
-each connect, read and write short at that fetch's deadline.
+liked; here httpx runs over an httpcore connection pool whose network streams cut each
+connect, read and write short at the deadline of the fetch being made.  A thread makes one
+fetch at a time, so that deadline is kept per thread; connections stay pooled between
+fetches (feeds of one host share them).  (The DNS lookup of the URL
+check comes before the first connect, bounded by the system resolver's own timeouts.)
 
 Redirects are followed by hand so that every hop goes through the URL check; plain-http
 requests are sent to the address that check approved (the Host header keeps the name), so
@@ -17,6 +20,7 @@ the bytes they inflate to, so a gzip bomb stops at the cap.
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -120,18 +124,21 @@ def _conditional(etag: str | None, last_modified: str | None) -> dict[str, str]:
 # -- the deadline: httpcore network streams that stop at it ------------------------------
 
 
-def _left(deadline: float, timeout: float | None, expired: type[Exception]) -> float:
+Deadline = Callable[[], float]  # the current fetch's deadline, in time.monotonic()
+
+
+def _left(deadline: Deadline, timeout: float | None, expired: type[Exception]) -> float:
     """An operation's timeout cut to the time left before ``deadline``; ``expired`` if none."""
-    left = deadline - time.monotonic()
+    left = deadline() - time.monotonic()
     if left <= 0:
         raise expired("the fetch's deadline passed")
     return left if timeout is None else min(timeout, left)
 
 
 class _DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose every operation ends by ``deadline`` (time.monotonic)."""
+    """A network stream whose every operation ends by the current fetch's deadline."""
 
-    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+    def __init__(self, inner: httpcore.NetworkStream, deadline: Deadline) -> None:
         self._inner, self._deadline = inner, deadline
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -159,9 +166,9 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
-    """Opens TCP connections whose streams share one deadline."""
+    """Opens TCP connections whose streams keep to the current fetch's deadline."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: Deadline) -> None:
         self._deadline = deadline
         self._sockets = httpcore.SyncBackend()
 
@@ -190,15 +197,17 @@ class _Body(httpx.SyncByteStream):
 
 
 class _DeadlineTransport(httpx.BaseTransport):
-    """httpx over an httpcore pool of its own, whose connections end by ``deadline``.
+    """httpx over an httpcore pool whose connections keep to the current fetch's deadline.
 
     httpcore's exceptions come through unchanged (httpx maps them only in its own
     transport); :class:`Fetcher` turns both libraries' errors into FetchError.
     """
 
-    def __init__(self, deadline: float, ssl_context: ssl.SSLContext) -> None:
+    def __init__(self, deadline: Deadline, max_connections: int) -> None:
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context, network_backend=_DeadlineBackend(deadline)
+            ssl_context=httpx.create_ssl_context(),  # certifi's roots, as httpx's own
+            max_connections=max_connections,
+            network_backend=_DeadlineBackend(deadline),
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -240,7 +249,7 @@ _FAILURES = (
 
 
 class Fetcher:
-    """Fetches feeds; safe to share between threads (each fetch has its own connections).
+    """Fetches feeds; shared by the poller's threads (httpx.Client is thread-safe).
 
     It takes the values it uses, as httpx's ``Client`` does: a connect and a read timeout
     per network operation, and the fetch's whole deadline, connect + 2 x read by default.
@@ -255,42 +264,42 @@ class Fetcher:
         max_bytes: int = 15 * 1024 * 1024,
         max_redirects: int = 5,
         allow_private: bool = False,
+        max_connections: int = 16,
         resolve: Resolver = system_resolve,
         refuse: Callable[[IPAddress], str | None] = refusal,
     ) -> None:
         self.deadline = connect_timeout + 2 * read_timeout if deadline is None else deadline
-        self._timeout = httpx.Timeout(
-            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
-        )
         self._max_bytes, self._max_redirects = max_bytes, max_redirects
         self._allow_private, self._resolve, self._refuse = allow_private, resolve, refuse
-        self._ssl = httpx.create_ssl_context()  # certifi's roots, loaded once
-
-    def __call__(self, url: str, etag: str | None, last_modified: str | None) -> Response:
-        """GET ``url`` with validators, following checked redirects; FetchError or UnsafeURL."""
-        deadline = time.monotonic() + self.deadline
-        with httpx.Client(
-            transport=_DeadlineTransport(deadline, self._ssl),
-            timeout=self._timeout,
+        self._current = threading.local()  # .deadline: that of the fetch this thread makes
+        self._client = httpx.Client(
+            transport=_DeadlineTransport(lambda: self._current.deadline, max_connections),
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+            ),
             follow_redirects=False,
             trust_env=False,  # no proxy from the environment silently changes where we go
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
-        ) as client:
-            for _ in range(self._max_redirects + 1):
-                outcome = self._guarded_hop(
-                    client, url, _conditional(etag, last_modified), deadline
-                )
-                if isinstance(outcome, Response):
-                    return outcome
-                url = outcome
+        )
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._client.close()
+
+    def __call__(self, url: str, etag: str | None, last_modified: str | None) -> Response:
+        """GET ``url`` with validators, following checked redirects; FetchError or UnsafeURL."""
+        deadline = self._current.deadline = time.monotonic() + self.deadline
+        for _ in range(self._max_redirects + 1):
+            outcome = self._guarded_hop(url, _conditional(etag, last_modified), deadline)
+            if isinstance(outcome, Response):
+                return outcome
+            url = outcome
         raise TooManyRedirects(f"more than {self._max_redirects} redirects")
 
-    def _guarded_hop(
-        self, client: httpx.Client, url: str, headers: dict[str, str], deadline: float
-    ) -> Response | str:
+    def _guarded_hop(self, url: str, headers: dict[str, str], deadline: float) -> Response | str:
         """:meth:`_hop` with the HTTP libraries' errors turned into ours."""
         try:
-            return self._hop(client, url, headers)
+            return self._hop(url, headers)
         except _TIMEOUTS as exc:
             if time.monotonic() >= deadline:
                 raise FetchTimeout(
@@ -300,11 +309,11 @@ class Fetcher:
         except _FAILURES as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
 
-    def _hop(self, client: httpx.Client, url: str, headers: dict[str, str]) -> Response | str:
+    def _hop(self, url: str, headers: dict[str, str]) -> Response | str:
         """One request: the response, or the next URL when it is a redirect."""
         addresses = resolve_public(url, self._allow_private, self._resolve, self._refuse)
         target, host = _pinned(url, addresses[0])
-        with client.stream("GET", target, headers={**host, **headers}) as response:
+        with self._client.stream("GET", target, headers={**host, **headers}) as response:
             if response.status_code in REDIRECTS:
                 location = response.headers.get("location", "").strip()
                 if not location:

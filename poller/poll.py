@@ -191,6 +191,7 @@ def fetcher_for(settings: Settings) -> Fetcher:
         max_bytes=settings.max_feed_bytes,
         max_redirects=settings.max_redirects,
         allow_private=settings.allow_private_networks,
+        max_connections=max(10, settings.poll_concurrency * 2),
     )
 
 
@@ -221,7 +222,8 @@ class Poller:
             timedelta(minutes=settings.default_interval_minutes),
             timedelta(hours=settings.max_backoff_hours),
         )
-        self.fetch: Fetch = fetch or fetcher_for(settings)
+        self._own_fetcher = fetcher_for(settings) if fetch is None else None
+        self.fetch: Fetch = fetch or self._own_fetcher  # type: ignore[assignment]
         self._own_parser = parser_for(settings) if parse is None else None
         self.parse: Parse = parse or self._own_parser  # type: ignore[assignment]
         self.now, self.rand = now, rand
@@ -240,8 +242,10 @@ class Poller:
         return len(self._inflight)
 
     def close(self) -> None:
-        """Wait for the fetch threads, then stop the parser processes."""
+        """Wait for the fetch threads, then close the HTTP client and the parser processes."""
         self._pool.shutdown(wait=True)
+        if self._own_fetcher is not None:
+            self._own_fetcher.close()
         if self._own_parser is not None:
             self._own_parser.close()
 

@@ -7,6 +7,7 @@ times out: only the fetch's own deadline can end it.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from poller_testkit import FeedServer, poll_once, redirect, rss, slow, static, tarpit, trickle
@@ -22,9 +23,11 @@ TARPIT_SECONDS = 100 * GAP  # how long the tarpits would hold a fetch (20 s)
 
 
 @pytest.fixture
-def fetch() -> Fetcher:
+def fetch() -> Iterator[Fetcher]:
     """Connect 0.5 s, read 0.5 s: a deadline of 1.5 s per fetch."""
-    return Fetcher(connect_timeout=0.5, read_timeout=0.5, allow_private=True)
+    fetcher = Fetcher(connect_timeout=0.5, read_timeout=0.5, allow_private=True)
+    yield fetcher
+    fetcher.close()
 
 
 @pytest.mark.parametrize("route", ["/headers", "/body", "/redirects"])

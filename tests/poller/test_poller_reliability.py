@@ -187,7 +187,11 @@ def test_fetcher_pins_plain_http_to_the_checked_address(
     body = rss([("a", "b")])
     feed_server.routes["/feed"] = static(body)
     port = feed_server.server_address[1]
-    response = fetcher_for(poll_settings)(f"http://localhost:{port}/feed", None, None)
+    fetcher = fetcher_for(poll_settings)
+    try:
+        response = fetcher(f"http://localhost:{port}/feed", None, None)
+    finally:
+        fetcher.close()
     assert response.status == 200 and response.body == body
     assert response.url == f"http://localhost:{port}/feed"
     assert feed_server.request_headers["/feed"][0]["host"] == f"localhost:{port}"
@@ -200,9 +204,13 @@ def test_decompressed_cap_is_exact(
     feed_server.routes["/bomb"] = gzip_bomb(cap)  # inflates to cap + 14 bytes
     tight = Fetcher(allow_private=True, max_bytes=cap)
     enough = Fetcher(allow_private=True, max_bytes=cap + 14)
-    with pytest.raises(FeedTooLarge, match="inflates past"):
-        tight(feed_server.url("/bomb"), None, None)
-    assert len(enough(feed_server.url("/bomb"), None, None).body) == cap + 14
+    try:
+        with pytest.raises(FeedTooLarge, match="inflates past"):
+            tight(feed_server.url("/bomb"), None, None)
+        assert len(enough(feed_server.url("/bomb"), None, None).body) == cap + 14
+    finally:
+        tight.close()
+        enough.close()
 
 
 class _BrokenModel:
@@ -240,7 +248,10 @@ def test_an_unexpected_fetch_failure_costs_one_feed(
             raise KeyError("a bug in a library")
         return real(url, etag, last_modified)
 
-    outcomes = poll_once(store, model, poll_settings, fetch=fetch)
+    try:
+        outcomes = poll_once(store, model, poll_settings, fetch=fetch)
+    finally:
+        real.close()
     by_id = {o.feed_id: o for o in outcomes}
     assert by_id[good.id].new_items == 1 and by_id[good.id].error is None
     assert by_id[bad.id].error is not None and "internal error: KeyError" in by_id[bad.id].error

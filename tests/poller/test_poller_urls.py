@@ -105,7 +105,10 @@ def test_an_internal_address_is_refused_at_every_redirect_hop(
     feed_server.routes["/feed"] = redirect(f"http://{_literal(address)}/latest/meta-data")
     feed = store.add_feed(feed_server.url("/feed"))
     fetch = Fetcher(connect_timeout=1, read_timeout=1, refuse=_all_but_the_test_server)
-    (outcome,) = poll_once(store, model, poll_settings, fetch=fetch)
+    try:
+        (outcome,) = poll_once(store, model, poll_settings, fetch=fetch)
+    finally:
+        fetch.close()
     assert outcome.error is not None and says in outcome.error, outcome.error
     assert feed_server.hits["/feed"] == 1 and count_items(db_url, feed.id) == 0
     stored = store.get_feed(feed.id)
