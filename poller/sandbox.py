@@ -138,7 +138,7 @@ class ParserPool:
     so a slow parse holds only its own worker.
     """
 
-    def __init__(self, *, seconds: float = 5.0, memory_bytes: int = 160 * 2**20) -> None:
+    def __init__(self, *, seconds: float = 4.0, memory_bytes: int = 112 * 2**20) -> None:
         self.seconds, self.memory_bytes = seconds, memory_bytes
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()

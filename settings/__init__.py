@@ -55,7 +55,7 @@ class Settings:
     fetch_read_timeout: float = 30.0
     max_feed_bytes: int = 15 * 1024 * 1024
     parse_timeout_seconds: float = 4.0
-    parse_memory_mb: int = 160
+    parse_memory_mb: int = 112
     max_redirects: int = 5
     max_backoff_hours: float = 24.0
     lease_seconds: int = 300
