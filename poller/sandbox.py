@@ -2,7 +2,7 @@
 memory limit, so that a pathological feed costs its own poll and nothing more.
 
 feedparser is pure Python on a 15 MiB body: a feed built to be slow (a 13.5 MB blob of
-escaped markup took 19-57 s and up to 230 MB in the poller itself) would hold a fetch
+escaped markup took 19-68 s and up to 270 MB in the poller itself) would hold a fetch
 thread, the interpreter lock every other feed needs, and the poller's memory.  Here a
 :class:`ParserPool` hands the body to one of its worker processes (``python -m
 poller.sandbox``) and waits at most ``seconds`` for the answer; past that it kills the
