@@ -216,6 +216,9 @@ def _handle(head: Mapping[str, Any], body: bytes) -> dict[str, Any]:
 def serve(memory_bytes: int) -> int:
     """The worker's loop: parse each feed sent on stdin, answer on stdout, until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the poller's to handle
+    # A fetch thread started us with the stop signals blocked (poller.poll), and a child
+    # inherits that mask: a parser process takes SIGTERM like any other process.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     # The answers get a private copy of stdout; anything else printed goes to stderr and
     # cannot break a frame.
     stdout = os.fdopen(os.dup(1), "wb")
