@@ -11,6 +11,17 @@ settings (8 fetches in flight):
              (fetch, parse, dedupe lookup, classify, store: the full path);
 * unchanged: every feed answers 304 to the ETag it gave (fetch and one UPDATE).
 
+With ``--hostile`` it measures instead what hostile feeds cost (SQLite, connect timeout
+2 s and read timeout 5 s, as in issue 11):
+
+* tarpit:   a server that sends one header line every 2 s, 45 lines in all (90 s): how
+            long the poll of that feed takes;
+* escaped markup: a 13.5 MB feed (under the 15 MiB cap) whose entries are huge blobs of
+            escaped markup, in two shapes (10 entries of 1.35 MB, one of 13.5 MB), polled
+            beside an ordinary feed: the time of each feed's poll, the outcome, and the peak
+            memory of the poller (its own RSS plus that of any child process, sampled every
+            10 ms) above what it used before the poll.
+
 Feeds/s is feeds polled divided by the wall time of ``Poller.run_once``.  Latency from an entry
 appearing to it being stored and tagged is bounded by interval + tick + fetch-to-stored:
 the poller only learns of the entry at the feed's next check (at most one interval away,
@@ -28,9 +39,11 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import socketserver
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,7 +57,7 @@ sys.path.insert(0, str(REPO / "tests" / "kit"))  # scratch_schema, count_items
 from storekit import count_items, scratch_schema  # noqa: E402
 
 from model import load  # noqa: E402
-from poller.fetch import Fetcher, Response  # noqa: E402
+from poller.fetch import Response  # noqa: E402
 from poller.poll import Fetched, Outcome, Poller  # noqa: E402
 from settings import Settings  # noqa: E402
 from store import Store, open_store  # noqa: E402
@@ -108,6 +121,7 @@ def serve(port_out: Any, generation: Any, items: int) -> None:
             pass
 
     ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 128  # each fetch opens its own connection
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     port_out.value = server.server_address[1]
     server.serve_forever()
@@ -136,13 +150,11 @@ class TimedPoller(Poller):
 
 def run_poll(store: Store, settings: Settings, model: Any, now: datetime) -> dict[str, Any]:
     """One Poller.run_once over every due feed, timed."""
-    fetcher = Fetcher(settings)
-    poller = TimedPoller(store, model, settings, fetch=fetcher, now=lambda: now)
+    poller = TimedPoller(store, model, settings, now=lambda: now)
     began = time.perf_counter()
     outcomes = poller.run_once()
     elapsed = time.perf_counter() - began
     poller.close()
-    fetcher.close()
     errors = [o for o in outcomes if o.error]
     latencies = sorted(poller.to_stored)
     return {
@@ -179,14 +191,186 @@ def bench_store(url: str, args: argparse.Namespace, base_url: str, generation: A
     return {"new": new, "unchanged": unchanged, "new_again": again, "items_stored": items}
 
 
+# -- hostile feeds ----------------------------------------------------------------------
+
+ESCAPED_MARKUP = '&lt;p&gt;&lt;b&gt;word&lt;/b&gt; &lt;a href="/x"&gt;link&lt;/a&gt;&lt;/p&gt;'
+TARPIT_LINES, TARPIT_GAP = 45, 2.0
+
+
+def escaped_markup_feed(size: int, entries: int) -> bytes:
+    """RSS of about ``size`` bytes whose ``entries`` descriptions are escaped-markup blobs."""
+    head = "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>x</title>"
+    share = (size - len(head)) // entries
+    parts = [head]
+    for n in range(entries):
+        start = f"<item><guid>blob-{n}</guid><title>Blob {n}</title><description>"
+        end = "</description></item>"
+        parts += [
+            start,
+            ESCAPED_MARKUP * ((share - len(start) - len(end)) // len(ESCAPED_MARKUP)),
+            end,
+        ]
+    parts.append("</channel></rss>")
+    return "".join(parts).encode()
+
+
+class _Tarpit(socketserver.BaseRequestHandler):
+    """Reads a request, then sends one header line every TARPIT_GAP seconds."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        try:
+            self.request.sendall(b"HTTP/1.1 200 OK\r\n")
+            for n in range(TARPIT_LINES):
+                time.sleep(TARPIT_GAP)
+                self.request.sendall(f"X-Slow-{n}: {n}\r\n".encode())
+            body = feed_body(0, 0, 1)
+            self.request.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        except OSError:
+            pass  # the poller hung up: what it should do
+
+
+def serve_hostile(port_out: Any, tarpit_port_out: Any) -> None:
+    """The hostile server process: /blob/<entries> escaped markup, /plain, and a tarpit."""
+    blobs = {n: escaped_markup_feed(13_500_000, n) for n in (1, 10)}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            name = self.path.rsplit("/", 1)[1]
+            body = feed_body(7, 1, 50) if name == "plain" else blobs[int(name)]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    socketserver.ThreadingTCPServer.daemon_threads = True
+    tarpit = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Tarpit)
+    tarpit_port_out.value = tarpit.server_address[1]
+    threading.Thread(target=tarpit.serve_forever, daemon=True).start()
+    ThreadingHTTPServer.daemon_threads = True
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port_out.value = server.server_address[1]
+    server.serve_forever()
+
+
+def _tree_rss(pid: int, skip: int = 0) -> int:
+    """RSS in bytes of process ``pid`` and its descendants but ``skip`` (Linux /proc)."""
+    total = 0
+    if pid == skip:
+        return 0
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            total = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                total += sum(_tree_rss(int(child), skip) for child in children.read().split())
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # a child that ended while we looked
+    return total
+
+
+class PeakRSS(threading.Thread):
+    """Samples this process tree's RSS every 10 ms until stopped; ``peak`` in bytes."""
+
+    def __init__(self, skip: int) -> None:
+        super().__init__(daemon=True)
+        self.skip = skip  # the feed server's process
+        self.peak = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.01):
+            self.peak = max(self.peak, _tree_rss(os.getpid(), self.skip))
+
+
+def _poll_alone(urls: list[str], settings: Settings, model: Any, tmp: str, server_pid: int) -> dict:
+    """Poll ``urls`` once in a fresh SQLite store; per-feed outcome and memory."""
+    store = open_store(f"sqlite:///{tmp}/{len(os.listdir(tmp))}.db")
+    try:
+        for url in urls:
+            store.add_feed(url)
+        before = _tree_rss(os.getpid(), server_pid)
+        sampler = PeakRSS(server_pid)
+        sampler.start()
+        began = time.perf_counter()
+        poller = Poller(store, model, settings)
+        try:
+            outcomes = poller.run_once()
+        finally:
+            poller.close()
+        elapsed = time.perf_counter() - began
+        sampler.done.set()
+        sampler.join()
+    finally:
+        store.close()
+    return {
+        "wall_s": round(elapsed, 2),
+        "peak_mb_above_start": round(max(0, sampler.peak - before) / 2**20, 1),
+        "start_mb": round(before / 2**20, 1),
+        "feeds": {
+            o.url.rsplit("/", 1)[1]: {
+                "seconds": round(o.seconds, 2),
+                "new_items": o.new_items,
+                "error": o.error,
+            }
+            for o in outcomes
+        },
+    }
+
+
+def bench_hostile() -> dict[str, Any]:
+    """The tarpit and the escaped-markup feeds against the current poller code."""
+    port, tarpit_port = mp.Value("i", 0), mp.Value("i", 0)
+    server = mp.Process(target=serve_hostile, args=(port, tarpit_port), daemon=True)
+    server.start()
+    while not (port.value and tarpit_port.value):
+        time.sleep(0.01)
+    base = f"http://127.0.0.1:{port.value}"
+    results: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(
+                data_dir=Path(tmp),
+                allow_private_networks=True,
+                fetch_connect_timeout=2.0,
+                fetch_read_timeout=5.0,
+            )
+            model = load(settings.model_dir)
+            tarpit = f"http://127.0.0.1:{tarpit_port.value}/tarpit"
+            pid = server.pid or 0
+            results["tarpit"] = _poll_alone([tarpit], settings, model, tmp, pid)
+            results["plain_alone"] = _poll_alone([f"{base}/plain"], settings, model, tmp, pid)
+            for entries in (10, 1):
+                urls = [f"{base}/blob/{entries}", f"{base}/plain"]
+                results[f"escaped_markup_{entries}"] = _poll_alone(urls, settings, model, tmp, pid)
+    finally:
+        server.terminate()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--postgres-url", default=os.environ.get("WIRETAG_TEST_POSTGRES_URL"))
     parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "poller.json")
+    parser.add_argument("--hostile", action="store_true", help="tarpit and escaped markup only")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.hostile:
+        results = bench_hostile()
+        out = args.out or REPO / "bench" / "results" / "poller_hostile.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        print(json.dumps(results, indent=2))
+        return 0
+    args.out = args.out or REPO / "bench" / "results" / "poller.json"
 
     port, generation = mp.Value("i", 0), mp.Value("i", 1)
     server = mp.Process(target=serve, args=(port, generation, args.items), daemon=True)

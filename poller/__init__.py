@@ -11,6 +11,8 @@ Exceptions::
     │   ├── FeedTooLarge    the body, compressed or inflated, passed max_feed_bytes
     │   └── TooManyRedirects
     ├── NotAFeed            feedparser found neither a feed nor entries in the body
+    ├── ParseBudgetExceeded parsing went past its time or memory budget
+    ├── ParserFailed        the parser process failed otherwise (ours to fix)
     └── OPMLError           an OPML file could not be read
     UnsafeURL (ValueError)  a URL that is not http(s) or reaches a non-public address
     └── UnresolvableHost    its host does not resolve (now)
@@ -22,6 +24,8 @@ from poller.errors import (
     FetchError,
     FetchTimeout,
     OPMLError,
+    ParseBudgetExceeded,
+    ParserFailed,
     PollerError,
     TooManyRedirects,
 )
@@ -33,6 +37,8 @@ __all__ = [
     "FetchTimeout",
     "NotAFeed",
     "OPMLError",
+    "ParseBudgetExceeded",
+    "ParserFailed",
     "PollerError",
     "TooManyRedirects",
     "UnresolvableHost",

@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,7 +28,7 @@ from common.urls import UnsafeURL
 from model import ModelError, load
 from poller import feeds as feed_list
 from poller.errors import OPMLError
-from poller.poll import STOP_SIGNALS, Poller
+from poller.poll import STOP_SIGNALS, Outcome, Poller
 from poller.webhooks import Deliverer
 from settings import Settings, SettingsError
 from store import FeedExists, Store, StoreError, open_store
@@ -132,7 +133,14 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
         store, settings.feeds_file, allow_private=settings.allow_private_networks
     )
     poller = Poller(store, model, settings)
-    deliverer = Deliverer(store, settings, now=utcnow) if settings.webhooks else None
+    deliverer = None
+    if settings.webhooks:
+        deliverer = Deliverer(
+            store,
+            secrets=settings.webhook_secrets,
+            max_backoff=timedelta(hours=settings.max_backoff_hours),
+            now=utcnow,
+        )
     if deliverer:
         # the thread inherits this mask: SIGINT and SIGTERM stay the main thread's
         unmasked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -140,10 +148,7 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
         signal.pthread_sigmask(signal.SIG_SETMASK, unmasked)
     try:
         if args.once:
-            outcomes = poller.run_once()
-            failed = sum(1 for o in outcomes if o.error)
-            new = sum(o.new_items for o in outcomes)
-            log.info("polled %d feeds: %d new items, %d failed", len(outcomes), new, failed)
+            return _report(poller.run_once())
         else:
             stopped_by = _stop_on_signals(poller)
             log.info("polling (owner %s, %d at a time)", poller.owner, settings.poll_concurrency)
@@ -155,6 +160,22 @@ def _poll(args: argparse.Namespace, store: Store, settings: Settings) -> int:
             deliverer.stop.set()
             deliverer.join(timeout=15)
     return 0
+
+
+def _report(outcomes: list[Outcome]) -> int:
+    """Log the --once summary; 1 when a feed failed for a reason on our side (the store,
+    the model, a bug), so that cron or CI sees it; a feed's own failure is data on it."""
+    failed = sum(1 for o in outcomes if o.error)
+    ours = sum(1 for o in outcomes if o.ours)
+    new = sum(o.new_items for o in outcomes)
+    log.info(
+        "polled %d feeds: %d new items, %d failed (%d on our side)",
+        len(outcomes),
+        new,
+        failed,
+        ours,
+    )
+    return 1 if ours else 0
 
 
 def _stop_on_signals(poller: Poller) -> list[str]:

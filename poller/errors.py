@@ -21,5 +21,13 @@ class TooManyRedirects(FetchError):
     """More redirects than allowed, or a redirect without a usable Location."""
 
 
+class ParseBudgetExceeded(PollerError):
+    """Parsing the feed went past its time or memory budget (or its worker died)."""
+
+
+class ParserFailed(PollerError):
+    """The parser process failed for another reason than the feed's budget (ours to fix)."""
+
+
 class OPMLError(PollerError):
     """An OPML file could not be read."""

@@ -29,10 +29,17 @@ from common.clock import Clock, utcnow
 from common.urls import UnsafeURL
 from model import Item, Model
 from poller.alerts import with_alerts
-from poller.errors import FetchError
+from poller.errors import ParserFailed, PollerError
 from poller.fetch import Fetch, Fetcher, Response
-from poller.parse import Entry, NotAFeed, ParsedFeed, parse_feed
-from poller.schedule import RETRY_AFTER_STATUSES, Schedule, next_check, parse_retry_after
+from poller.parse import Entry, Parse, ParsedFeed, parse_feed
+from poller.sandbox import ParserPool
+from poller.schedule import (
+    RETRY_AFTER_STATUSES,
+    Schedule,
+    interval_of,
+    next_check,
+    parse_retry_after,
+)
 from settings import Settings
 from store import Feed, FeedUpdate, NewItem, Store, StoreError
 
@@ -65,6 +72,7 @@ class Fetched:
     parsed: ParsedFeed | None = None
     error: str | None = None
     seconds: float = 0.0
+    ours: bool = False  # the error is ours to fix (a bug, the parser process), not the feed's
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,10 @@ class Outcome:
     new_items: int
     error: str | None
     seconds: float
+    ours: bool = False  # it failed for a reason on our side: storage, the model, a bug
 
 
-def fetch_and_parse(feed: Feed, fetch: Fetch) -> Fetched:
+def fetch_and_parse(feed: Feed, fetch: Fetch, parse: Parse = parse_feed) -> Fetched:
     """Fetch a feed and parse it; every failure is caught and described."""
     started = time.monotonic()
     response = None
@@ -87,13 +96,17 @@ def fetch_and_parse(feed: Feed, fetch: Fetch) -> Fetched:
         response = fetch(feed.url, feed.etag, feed.last_modified)
         parsed = None
         if 200 <= response.status < 300:
-            parsed = parse_feed(response.body, response.headers, response.url)
+            parsed = parse(response.body, response.headers, response.url)
         return Fetched(feed, response, parsed, seconds=time.monotonic() - started)
-    except (FetchError, UnsafeURL, NotAFeed) as exc:
+    except ParserFailed as exc:
+        log.error("feed %d %s: %s", feed.id, feed.url, exc)
+        return Fetched(feed, response, None, str(exc), time.monotonic() - started, ours=True)
+    except (PollerError, UnsafeURL) as exc:
         error = str(exc) or type(exc).__name__
     except Exception as exc:  # a bug or a surprise in a library must cost one feed only
         log.exception("feed %d %s: unexpected failure", feed.id, feed.url)
         error = f"internal error: {type(exc).__name__}: {exc}"
+        return Fetched(feed, response, None, error, time.monotonic() - started, ours=True)
     return Fetched(feed, response, None, error, time.monotonic() - started)
 
 
@@ -110,11 +123,7 @@ def decide(
     error = error or fetched.error
     if error is None and response is not None and not _good(response.status):
         error = f"HTTP {response.status}"
-    interval = (
-        timedelta(minutes=feed.interval_minutes)
-        if feed.interval_minutes
-        else schedule.default_interval
-    )
+    interval = interval_of(feed.interval_minutes, schedule.default_interval)
     streak = feed.error_count + 1 if error else 0
     retry_after = None
     if response is not None and response.status in RETRY_AFTER_STATUSES:
@@ -174,6 +183,25 @@ def classify(model: Model, entries: list[Entry], max_chars: int) -> list[NewItem
     ]
 
 
+def fetcher_for(settings: Settings) -> Fetcher:
+    """The feed fetcher the settings describe."""
+    return Fetcher(
+        connect_timeout=settings.fetch_connect_timeout,
+        read_timeout=settings.fetch_read_timeout,
+        max_bytes=settings.max_feed_bytes,
+        max_redirects=settings.max_redirects,
+        allow_private=settings.allow_private_networks,
+        max_connections=max(10, settings.poll_concurrency * 2),
+    )
+
+
+def parser_for(settings: Settings) -> ParserPool:
+    """The budgeted parser the settings describe."""
+    return ParserPool(
+        seconds=settings.parse_timeout_seconds, memory_bytes=settings.parse_memory_mb * 2**20
+    )
+
+
 class Poller:
     """Polls due feeds with ``settings.poll_concurrency`` fetches in flight."""
 
@@ -184,6 +212,7 @@ class Poller:
         settings: Settings,
         *,
         fetch: Fetch | None = None,
+        parse: Parse | None = None,
         now: Clock = utcnow,
         rand: Callable[[], float] = random.random,
         owner: str | None = None,
@@ -193,8 +222,10 @@ class Poller:
             timedelta(minutes=settings.default_interval_minutes),
             timedelta(hours=settings.max_backoff_hours),
         )
-        self._own_fetcher = Fetcher(settings) if fetch is None else None
+        self._own_fetcher = fetcher_for(settings) if fetch is None else None
         self.fetch: Fetch = fetch or self._own_fetcher  # type: ignore[assignment]
+        self._own_parser = parser_for(settings) if parse is None else None
+        self.parse: Parse = parse or self._own_parser  # type: ignore[assignment]
         self.now, self.rand = now, rand
         self.owner = owner or default_owner()
         self.stop = threading.Event()
@@ -203,7 +234,7 @@ class Poller:
             thread_name_prefix="fetch",
             initializer=leave_stop_signals_to_main,
         )
-        self._inflight: dict[Future[Outcome | None], Feed] = {}
+        self._inflight: dict[Future[Outcome], Feed] = {}
 
     @property
     def in_hand(self) -> int:
@@ -211,10 +242,12 @@ class Poller:
         return len(self._inflight)
 
     def close(self) -> None:
-        """Wait for the fetch threads and close the HTTP client."""
+        """Wait for the fetch threads, then close the HTTP client and the parser processes."""
         self._pool.shutdown(wait=True)
         if self._own_fetcher is not None:
             self._own_fetcher.close()
+        if self._own_parser is not None:
+            self._own_parser.close()
 
     def _fill(self, due_before: datetime | None) -> bool:
         """Lease due feeds into free fetch slots; True when fewer were due than asked for.
@@ -248,26 +281,38 @@ class Poller:
         outcomes = []
         for future in done:
             del self._inflight[future]
-            outcome = future.result()
-            if outcome is not None:
-                outcomes.append(outcome)
+            outcomes.append(future.result())
         return outcomes
 
-    def _poll(self, feed: Feed) -> Outcome | None:
-        """Poll one feed start to end (in a pool thread); None if it could not be stored."""
+    def _poll(self, feed: Feed) -> Outcome:
+        """Poll one feed start to end (in a pool thread)."""
+        fetched = fetch_and_parse(feed, self.fetch, self.parse)
         try:
-            return self.ingest(fetch_and_parse(feed, self.fetch))
-        except StoreError as exc:  # the lease expires and the feed is polled again
-            log.error("feed %d %s: not stored: %s", feed.id, feed.url, exc)
-        except Exception:  # a bug must cost this poll of this feed, not the daemon
-            log.exception("feed %d %s: not stored", feed.id, feed.url)
-        return None
+            return self.ingest(fetched)
+        except Exception as exc:  # the database, or a bug: this feed's entries, not the daemon
+            if not isinstance(exc, StoreError):
+                log.exception("feed %d %s: not stored", feed.id, feed.url)
+            return self._not_stored(fetched, f"entries not stored: {type(exc).__name__}: {exc}")
+
+    def _not_stored(self, fetched: Fetched, error: str) -> Outcome:
+        """Record on the feed, in a transaction of its own, that its poll was not stored:
+        the error, a longer streak and its backoff show in ``feeds list`` and /v1/feeds."""
+        feed = fetched.feed
+        try:
+            update = decide(fetched, self.schedule, self.now(), self.rand(), error)
+            self.store.record_fetch(feed.id, self.owner, update)
+        except Exception as exc:  # the database is away: the lease expires, it is polled again
+            log.error("feed %d %s: its failure not recorded either: %s", feed.id, feed.url, exc)
+        status = fetched.response.status if fetched.response else None
+        outcome = Outcome(feed.id, feed.url, status, 0, error[:1000], fetched.seconds, ours=True)
+        _log(outcome, fetched)
+        return outcome
 
     def ingest(self, fetched: Fetched) -> Outcome:
         """Decide, classify and store one fetched feed (one transaction)."""
         feed, started = fetched.feed, time.monotonic()
         items: list[NewItem] = []
-        error = None
+        error, ours = None, fetched.ours
         if fetched.parsed is not None and fetched.error is None:
             known = self.store.known_keys(feed.id, (e.key for e in fetched.parsed.entries))
             fresh = new_entries(fetched.parsed.entries, known)
@@ -276,6 +321,7 @@ class Poller:
             except Exception as exc:  # not stored now, so fetched again: nothing is lost
                 log.exception("feed %d %s: classification failed", feed.id, feed.url)
                 error, items = f"classification failed: {type(exc).__name__}: {exc}", []
+                ours = True
         update = decide(fetched, self.schedule, self.now(), self.rand(), error)
         items = with_alerts(items, feed.id, self.settings.webhooks)
         added = self.store.record_fetch(feed.id, self.owner, update, items)
@@ -286,6 +332,7 @@ class Poller:
             len(added),
             update.error,
             fetched.seconds + time.monotonic() - started,
+            ours,
         )
         _log(outcome, fetched)
         return outcome

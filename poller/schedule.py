@@ -8,6 +8,9 @@ from email.utils import parsedate_to_datetime
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 MIN_DELAY = timedelta(seconds=1)  # never due again within the same instant
+# The furthest ahead a feed is ever scheduled: a huge interval, cap or Retry-After must
+# give a date, not an OverflowError that would keep the poll from being recorded at all.
+FAR = timedelta(days=3650)
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
         return None
     text = value.strip()
     if text.isdigit():
-        return now + timedelta(seconds=int(text))
+        return now + min(timedelta(seconds=min(int(text), FAR.total_seconds())), FAR)
     try:
         moment = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -40,10 +43,12 @@ def backoff(interval: timedelta, error_count: int, cap: timedelta, jitter: float
     ``jitter`` in [0, 1) scales the delay into [75 %, 100 %] of its value, so feeds that
     failed together (one host down) spread out instead of returning in step.
     """
+    cap = min(cap, FAR)
     if error_count < 1:
-        return interval
-    exponent = min(error_count - 1, 32)  # 2^32 intervals is past any cap
-    delay = min(interval * (2**exponent), cap)
+        return min(interval, FAR)
+    delay = min(interval, cap)
+    for _ in range(min(error_count - 1, 32)):  # 2^32 intervals is past any cap
+        delay = min(delay * 2, cap)  # doubling stops at the cap, so it never overflows
     return max(delay * (0.75 + 0.25 * jitter), MIN_DELAY)
 
 
@@ -60,5 +65,12 @@ def next_check(
     a Retry-After the server gave (itself capped, so a server cannot park a feed forever)."""
     moment = now + max(backoff(interval, error_count, cap, jitter), MIN_DELAY)
     if retry_after is not None:
-        moment = max(moment, min(retry_after, now + cap))
+        moment = max(moment, min(retry_after, now + min(cap, FAR)))
     return moment
+
+
+def interval_of(minutes: int | None, default: timedelta) -> timedelta:
+    """A feed's own interval (at most :data:`FAR`), else the default."""
+    if not minutes:
+        return default
+    return timedelta(minutes=min(minutes, FAR.total_seconds() // 60))

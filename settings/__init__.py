@@ -42,7 +42,7 @@ class Settings:
     # the HTTP service
     bind: str = "127.0.0.1:8000"
     workers: int = 2
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
     max_items: int = 256
     max_body_bytes: int = 1024 * 1024
     max_text_chars: int = 20_000
@@ -54,13 +54,16 @@ class Settings:
     fetch_connect_timeout: float = 10.0
     fetch_read_timeout: float = 30.0
     max_feed_bytes: int = 15 * 1024 * 1024
+    parse_timeout_seconds: float = 4.0
+    parse_memory_mb: int = 112
     max_redirects: int = 5
     max_backoff_hours: float = 24.0
     lease_seconds: int = 300
     allow_private_networks: bool = False
     webhooks: dict[str, str] = field(default_factory=dict)
+    webhook_secrets: dict[str, str] = field(default_factory=dict, repr=False)
     # the workspace: signs its session cookies (empty: derived from the API keys)
-    session_secret: str = ""
+    session_secret: str = field(default="", repr=False)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -161,6 +164,46 @@ def _secret(value: str) -> str:
     return secret
 
 
+MIN_SECRET = 32
+
+
+def _webhook_secrets(value: str) -> dict[str, str]:
+    """``label=secret,...`` into a dict; the messages never quote a secret."""
+    secrets: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        label, sep, secret = (x.strip() for x in part.partition("="))
+        if not sep or label not in LABELS:
+            raise ValueError(
+                f"every part must be LABEL=SECRET with LABEL one of {', '.join(LABELS)}"
+            )
+        if len(secret) < MIN_SECRET or any(c.isspace() for c in secret):
+            raise ValueError(
+                f"the secret for {label} must be {MIN_SECRET}+ characters without spaces "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)"
+            )
+        secrets[label] = secret
+    return secrets
+
+
+# Settings whose values are never repeated in a message (or a log line).
+SECRET_SETTINGS = frozenset({"api_keys", "webhook_secrets", "session_secret"})
+
+
+def _check_webhooks(values: Mapping[str, Any]) -> None:
+    """Every webhook needs a secret to sign with, and every secret a webhook."""
+    hooks, secrets = set(values.get("webhooks", {})), set(values.get("webhook_secrets", {}))
+    if hooks - secrets:
+        raise SettingsError(
+            f"WIRETAG_WEBHOOK_SECRETS has no secret for the {', '.join(sorted(hooks - secrets))} "
+            "webhook(s): every delivery is signed (see README, Webhooks)"
+        )
+    if secrets - hooks:
+        raise SettingsError(
+            f"WIRETAG_WEBHOOK_SECRETS has a secret for {', '.join(sorted(secrets - hooks))}, "
+            "which WIRETAG_WEBHOOKS does not name"
+        )
+
+
 PARSERS: dict[str, Callable[[str], Any]] = {
     "data_dir": _path,
     "database_url": _database_url,
@@ -181,11 +224,14 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "fetch_connect_timeout": _positive_float,
     "fetch_read_timeout": _positive_float,
     "max_feed_bytes": _positive_int,
+    "parse_timeout_seconds": _positive_float,
+    "parse_memory_mb": _positive_int,
     "max_redirects": _positive_int,
     "max_backoff_hours": _positive_float,
     "lease_seconds": _positive_int,
     "allow_private_networks": _bool,
     "webhooks": _webhooks,
+    "webhook_secrets": _webhook_secrets,
     "session_secret": _secret,
 }
 
@@ -202,7 +248,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         try:
             values[f.name] = PARSERS[f.name](raw)
         except ValueError as exc:
-            raise SettingsError(f"{name}={raw!r}: {exc}") from None
+            shown = "<hidden>" if f.name in SECRET_SETTINGS else repr(raw)
+            raise SettingsError(f"{name}={shown}: {exc}") from None
     unknown = sorted(
         k
         for k in env
@@ -212,4 +259,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     )
     if unknown:
         raise SettingsError(f"unknown setting(s): {', '.join(unknown)} (see README, Configuration)")
+    _check_webhooks(values)
     return Settings(**values)

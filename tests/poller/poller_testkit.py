@@ -69,6 +69,7 @@ class FeedServer(ThreadingHTTPServer):
     """A loopback server whose paths are Python functions; counts requests per path."""
 
     daemon_threads = True
+    request_queue_size = 128  # a fetch is one connection: bursts of them must not be dropped
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Request)
@@ -127,6 +128,38 @@ def slow(handler: Handler, seconds: float) -> Handler:
 def hang(req: Request) -> None:
     """Accept the request and never answer (until the server closes)."""
     req.server.closing.wait(HANG_LIMIT)
+
+
+def tarpit(gap: float, lines: int = 100) -> Handler:
+    """A header tarpit: the status line, then one header line every ``gap`` seconds."""
+
+    def handle(req: Request) -> None:
+        req.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n")
+        for n in range(lines):
+            if req.server.closing.wait(gap):
+                return
+            req.wfile.write(f"X-Slow-{n}: {n}\r\n".encode())
+        body = rss([("Late", "at last")])
+        req.wfile.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    return handle
+
+
+def trickle(gap: float, pieces: int = 100) -> Handler:
+    """A body tarpit: complete headers, then the body in ``pieces``, one every ``gap`` s."""
+
+    def handle(req: Request) -> None:
+        body = rss([("Late", "at last")])
+        req.send_response(200)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        step = -(-len(body) // pieces)
+        for start in range(0, len(body), step):
+            if req.server.closing.wait(gap):
+                return
+            req.wfile.write(body[start : start + step])
+
+    return handle
 
 
 def status(code: int, **headers: str) -> Handler:
@@ -205,6 +238,24 @@ def rss(items: list[tuple[str, str]], title: str = "Test feed") -> bytes:
             f"<description>{description}</description>"
             "<pubDate>Sun, 01 Mar 2026 10:00:00 GMT</pubDate></item>"
         )
+    parts.append("</channel></rss>")
+    return "".join(parts).encode()
+
+
+ESCAPED_MARKUP = '&lt;p&gt;&lt;b&gt;word&lt;/b&gt; &lt;a href="/x"&gt;link&lt;/a&gt;&lt;/p&gt;'
+
+
+def escaped_markup_feed(size: int = 13_500_000, entries: int = 10) -> bytes:
+    """RSS of about ``size`` bytes whose entries are huge blobs of escaped markup (issue
+    11.7: under the 15 MiB cap, yet tens of seconds of feedparser)."""
+    head = "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>x</title>"
+    share = (size - len(head)) // entries
+    parts = [head]
+    for n in range(entries):
+        start = f"<item><guid>blob-{n}</guid><title>Blob {n}</title><description>"
+        end = "</description></item>"
+        repeat = (share - len(start) - len(end)) // len(ESCAPED_MARKUP)
+        parts += [start, ESCAPED_MARKUP * repeat, end]
     parts.append("</channel></rss>")
     return "".join(parts).encode()
 

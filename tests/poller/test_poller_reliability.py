@@ -25,6 +25,7 @@ from storekit import count_items
 from model import Model
 from poller.errors import FeedTooLarge
 from poller.fetch import USER_AGENT, Fetcher, Response
+from poller.poll import fetcher_for
 from settings import Settings
 from store import Store
 
@@ -186,7 +187,7 @@ def test_fetcher_pins_plain_http_to_the_checked_address(
     body = rss([("a", "b")])
     feed_server.routes["/feed"] = static(body)
     port = feed_server.server_address[1]
-    fetcher = Fetcher(poll_settings)
+    fetcher = fetcher_for(poll_settings)
     try:
         response = fetcher(f"http://localhost:{port}/feed", None, None)
     finally:
@@ -201,8 +202,8 @@ def test_decompressed_cap_is_exact(
     feed_server: FeedServer, poll_settings: Settings, cap: int
 ) -> None:
     feed_server.routes["/bomb"] = gzip_bomb(cap)  # inflates to cap + 14 bytes
-    tight = Fetcher(poll_settings.with_overrides(max_feed_bytes=cap))
-    enough = Fetcher(poll_settings.with_overrides(max_feed_bytes=cap + 14))
+    tight = Fetcher(allow_private=True, max_bytes=cap)
+    enough = Fetcher(allow_private=True, max_bytes=cap + 14)
     try:
         with pytest.raises(FeedTooLarge, match="inflates past"):
             tight(feed_server.url("/bomb"), None, None)
@@ -240,7 +241,7 @@ def test_an_unexpected_fetch_failure_costs_one_feed(
     feed_server.routes["/good"] = static(rss([("One", "a")]))
     good = store.add_feed(feed_server.url("/good"))
     bad = store.add_feed(feed_server.url("/bad"))
-    real = Fetcher(poll_settings)
+    real = fetcher_for(poll_settings)
 
     def fetch(url: str, etag: str | None, last_modified: str | None) -> Response:
         if url.endswith("/bad"):

@@ -6,16 +6,22 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from poller_testkit import FeedServer, Request, hang, poll_once, rss, static
 from storekit import count_items, outbox_counts
 
+import settings as settings_module
 from model import Model
 from poller.webhooks import MAX_ATTEMPTS, Deliverer, HttpPoster, deliver_due
-from settings import Settings
+from settings import Settings, SettingsError
 from store import Store
+
+SECRET = "s3cret-for-the-attack-webhook-of-tests-0123456789"
+BACKOFF = timedelta(hours=24)
 
 ATTACKS = [
     ("Suicide bomber kills 20 at army checkpoint", "Islamic State claimed the bombing."),
@@ -48,17 +54,18 @@ def test_alerts_are_delivered_and_a_failure_is_retried_later(
     store.add_feed(feed_server.url("/feed"))
     poll_once(store, model, settings)
     attack_items, _ = store.list_items(label="attack")
+    rules = {"secrets": {"attack": SECRET}, "max_backoff": BACKOFF}
     assert len(attack_items) == 2  # the model tags both; the weather item is not an alert
     t0 = datetime.now(UTC)
     post = HttpPoster(timeout=2)
     try:
         with caplog.at_level(logging.WARNING, logger="wiretag.webhooks"):
-            assert deliver_due(store, settings, post, now=lambda: t0) == 2
+            assert deliver_due(store, post, **rules, now=lambda: t0) == 2
         assert outbox_counts(db_url) == {"sent": 1, "pending": 1}
         assert "failed (attempt 1" in caplog.text and "HTTP 500" in caplog.text
-        assert deliver_due(store, settings, post, now=lambda: t0 + timedelta(seconds=5)) == 0
+        assert deliver_due(store, post, **rules, now=lambda: t0 + timedelta(seconds=5)) == 0
         later = t0 + timedelta(minutes=10)
-        assert deliver_due(store, settings, post, now=lambda: later) == 1
+        assert deliver_due(store, post, **rules, now=lambda: later) == 1
     finally:
         post.close()
     assert outbox_counts(db_url) == {"sent": 2}
@@ -92,7 +99,8 @@ def test_a_dead_webhook_never_blocks_polling(
     poster = HttpPoster(timeout=0.5)
     deliverer = Deliverer(
         store,
-        settings,
+        secrets={"attack": SECRET},
+        max_backoff=BACKOFF,
         post=poster,
         now=lambda: datetime.now(UTC),
         idle_seconds=0.05,
@@ -134,14 +142,112 @@ def test_a_delivery_is_given_up_after_max_attempts(
     store.add_feed(feed_server.url("/feed"))
     poll_once(store, model, settings)
 
-    def refused(url: str, payload: dict[str, object]) -> int:
+    def refused(url: str, body: bytes, headers: object) -> int:
         raise httpx.ConnectError("connection refused")
 
+    rules = {"secrets": {"attack": SECRET}, "max_backoff": BACKOFF}
     moment = datetime.now(UTC)
     for _ in range(MAX_ATTEMPTS):
         moment += timedelta(days=2)  # past any backoff
-        assert deliver_due(store, settings, refused, now=lambda at=moment: at) == 1
+        assert deliver_due(store, refused, **rules, now=lambda at=moment: at) == 1
     assert outbox_counts(db_url) == {"failed": 1}
-    assert deliver_due(store, settings, refused, now=lambda: moment + timedelta(days=9)) == 0
+    assert deliver_due(store, refused, **rules, now=lambda: moment + timedelta(days=9)) == 0
     assert "giving up" in caplog.text
     assert count_items(db_url) == 1  # the item itself stays stored
+
+
+# -- signatures ---------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_receiver(secret: str) -> dict[str, Any]:
+    """The README's receiver code, run as it is written, with our secret put in."""
+    text = README.read_text()
+    block = text.split("<!-- webhook-receiver -->\n```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "README.md receiver", "exec"), namespace)
+    namespace["SECRET"] = secret.encode()
+    return namespace
+
+
+def _deliveries(
+    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+) -> list[tuple[httpx.Headers, bytes]]:
+    """Two real deliveries, POSTed by the deliverer to the loopback server."""
+    feed_server.routes["/feed"] = static(rss(ATTACKS))
+    feed_server.routes["/hook"] = lambda req: req.send(204, b"")
+    settings = poll_settings.with_overrides(
+        webhooks={"attack": feed_server.url("/hook")}, webhook_secrets={"attack": SECRET}
+    )
+    store.add_feed(feed_server.url("/feed"))
+    poll_once(store, model, settings)
+    post = HttpPoster(timeout=2)
+    try:
+        sent = deliver_due(
+            store,
+            post,
+            secrets={"attack": SECRET},
+            max_backoff=BACKOFF,
+            now=lambda: datetime.now(UTC),
+        )
+    finally:
+        post.close()
+    assert sent == 2
+    headers = [httpx.Headers(h) for h in feed_server.request_headers["/hook"]]
+    return list(zip(headers, feed_server.bodies["/hook"], strict=True))
+
+
+def test_the_readme_receiver_accepts_real_deliveries_and_refuses_replays(
+    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+) -> None:
+    receiver = readme_receiver(SECRET)
+    verify = receiver["verify"]
+    deliveries = _deliveries(feed_server, store, model, poll_settings)
+    for headers, body in deliveries:
+        assert headers["content-type"] == "application/json" and json.loads(body)["label"]
+        assert headers["x-wiretag-delivery"].isdigit()
+        assert verify(headers, body) is True
+        assert verify(headers, body) is False  # the same request again: a replay
+    headers, body = deliveries[0]
+    stamp = int(headers["x-wiretag-timestamp"])
+    fresh = readme_receiver(SECRET)["verify"]  # nothing accepted yet
+    assert fresh(headers, body.replace(b"attack", b"attacK")) is False  # body changed
+    assert fresh(headers, body, now=stamp + 301) is False  # stale: replayed later
+    assert readme_receiver("another-secret-" + "x" * 32)["verify"](headers, body) is False
+    forged = httpx.Headers({**headers, "X-Wiretag-Timestamp": str(stamp + 60)})
+    assert fresh(forged, body, now=stamp + 60) is False  # a new timestamp needs the secret
+    assert fresh(headers, body, now=stamp + 299) is True  # still fresh, and first seen here
+
+
+def test_a_delivery_without_a_secret_is_kept_and_retried(
+    db_url: str, feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+) -> None:
+    feed_server.routes["/feed"] = static(rss(ATTACKS[:1]))
+    settings = poll_settings.with_overrides(webhooks={"attack": feed_server.url("/hook")})
+    store.add_feed(feed_server.url("/feed"))
+    poll_once(store, model, settings)
+    post = HttpPoster(timeout=2)
+    try:
+        now = datetime.now(UTC)
+        assert deliver_due(store, post, secrets={}, max_backoff=BACKOFF, now=lambda: now) == 1
+    finally:
+        post.close()
+    assert feed_server.hits["/hook"] == 0  # nothing unsigned ever leaves
+    assert outbox_counts(db_url) == {"pending": 1}
+
+
+def test_every_webhook_needs_a_secret_and_secrets_are_never_shown() -> None:
+    hook = {"WIRETAG_WEBHOOKS": "attack=https://hooks.example/a"}
+    with pytest.raises(SettingsError, match="no secret for the attack webhook"):
+        settings_module.from_env(hook)
+    short = "tooshort-secret"
+    with pytest.raises(SettingsError, match="32\\+ characters") as caught:
+        settings_module.from_env({**hook, "WIRETAG_WEBHOOK_SECRETS": f"attack={short}"})
+    assert short not in str(caught.value)
+    with pytest.raises(SettingsError, match="recruitment, which WIRETAG_WEBHOOKS does not name"):
+        settings_module.from_env(
+            {**hook, "WIRETAG_WEBHOOK_SECRETS": f"attack={SECRET},recruitment={SECRET}"}
+        )
+    loaded = settings_module.from_env({**hook, "WIRETAG_WEBHOOK_SECRETS": f"attack={SECRET}"})
+    assert loaded.webhook_secrets == {"attack": SECRET} and SECRET not in repr(loaded)
