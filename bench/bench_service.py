@@ -331,6 +331,140 @@ def run_load(url: str, body: bytes, connections: int, seconds: float, threads: i
     return python_load(url, body, connections, seconds)
 
 
+# -- slow clients ----------------------------------------------------------------------
+
+SLOW_HEAD = "POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+
+class Trickle:
+    """``count`` connections that each send a request a few bytes at a time, for ``seconds``.
+
+    Half of them trickle header lines (one every ``every`` seconds, never ending the head),
+    the other half send a complete head announcing a 1 MB body and then trickle the body.
+    A connection the server drops is opened again, so the pressure stays on (bounded by the
+    deadline).  Runs in one thread: slow clients cost the load generator almost nothing.
+    """
+
+    def __init__(self, port: int, count: int, seconds: float, every: float = 1.0) -> None:
+        self.port, self.count, self.seconds, self.every = port, count, seconds, every
+        self.reconnects = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _open(self, slot: int) -> socket.socket | None:
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2.0)
+            head = SLOW_HEAD
+            if slot % 2:  # a body trickler: the head is complete, the body never is
+                head += "Content-Length: 1000000\r\n\r\n"
+            s.sendall(head.encode())
+            return s
+        except OSError:
+            return None
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        socks = [self._open(i) for i in range(self.count)]
+        while time.monotonic() < deadline:
+            time.sleep(self.every)
+            for i, s in enumerate(socks):
+                chunk = b'{"title": "' if i % 2 else f"X-Slow-{i}: 1\r\n".encode()
+                try:
+                    if s is None:
+                        raise OSError("not connected")
+                    s.sendall(chunk)
+                except OSError:
+                    if s is not None:
+                        s.close()
+                    socks[i] = self._open(i)
+                    self.reconnects += 1
+        for s in socks:
+            if s is not None:
+                s.close()
+
+    def __enter__(self) -> Trickle:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join(timeout=self.seconds + 30)
+
+
+@dataclass
+class Probe:
+    """Normal classify requests sent at a steady rate while slow clients hold connections."""
+
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def row(self, slow: int, seconds: float, reconnects: int) -> dict[str, Any]:
+        """One line of the slow-client table."""
+        ordered = sorted(self.latencies)
+
+        def pct(q: float) -> float | None:
+            if not ordered:
+                return None
+            return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+        return {
+            "slow_connections": slow,
+            "seconds": seconds,
+            "answered": len(ordered),
+            "failed": len(self.failures),
+            "p50_ms": pct(0.5),
+            "p99_ms": pct(0.99),
+            "max_ms": round(1000 * ordered[-1], 1) if ordered else None,
+            "slow_reconnects": reconnects,
+            "first_failures": sorted(set(self.failures))[:3],
+        }
+
+
+def probe(
+    port: int, body: bytes, seconds: float, rate: float = 20.0, timeout: float = 5.0
+) -> Probe:
+    """Send ``rate`` classify requests a second for ``seconds`` (each on its own thread,
+    each with ``timeout``); a refusal, a timeout or a non-200 counts as a failure."""
+    result, lock = Probe(), threading.Lock()
+
+    def one() -> None:
+        start = time.perf_counter()
+        try:
+            status, _ = raw_request(port, "POST", "/v1/classify", body, timeout=timeout)
+            error = None if status == 200 else f"status {status}"
+        except OSError as exc:
+            error = type(exc).__name__
+        with lock:
+            if error is None:
+                result.latencies.append(time.perf_counter() - start)
+            else:
+                result.failures.append(error)
+
+    threads = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and len(threads) < rate * seconds:
+        t = threading.Thread(target=one, daemon=True)
+        t.start()
+        threads.append(t)
+        time.sleep(1.0 / rate)
+    for t in threads:
+        t.join(timeout=timeout + 5)
+    return result
+
+
+def slow_client_table(
+    server: Server, body: bytes, counts: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    """p50/p99 and failures of normal requests while 0, 16, 64, 256 slow clients trickle."""
+    port = int(server.url.rsplit(":", 1)[1])
+    rows = []
+    for count in counts:
+        with Trickle(port, count, seconds) as slow:
+            time.sleep(min(2.0, seconds / 4))  # let the slow clients take their places
+            found = probe(port, body, seconds - min(2.0, seconds / 4))
+        rows.append(found.row(count, seconds, slow.reconnects))
+        time.sleep(1.0)  # let the server drop the last slow connections
+    return rows
+
+
 def memory(server: Server) -> list[dict[str, Any]]:
     """RSS and PSS (MiB) of each worker; PSS splits the preloaded model between them."""
     rows = []
@@ -507,6 +641,11 @@ def main(argv: list[str] | None = None) -> int:
         "--gunicorn-args", default="", help="extra gunicorn options for both servers (to compare)"
     )
     parser.add_argument("--quick", action="store_true", help="2 s runs, 1 round, 5 s load")
+    parser.add_argument(
+        "--slow-clients", default="0,16,64,256", help="slow connections per table row"
+    )
+    parser.add_argument("--slow-seconds", type=float, default=60.0, help="each row's length")
+    parser.add_argument("--slow-only", action="store_true", help="only the slow-client table")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.rounds, args.load_seconds = 2.0, 1, 5.0
@@ -515,6 +654,26 @@ def main(argv: list[str] | None = None) -> int:
     args.loadavg_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="wiretag-bench-") as tmp:
         try:
+            if args.slow_only:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("WIRETAG_")}
+                env.update(
+                    {
+                        "WIRETAG_DATA_DIR": str(Path(tmp) / "data"),
+                        "WIRETAG_WORKERS": str(args.workers),
+                    }
+                )
+                env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+                with serve(
+                    "wiretag", "service:create_app()", env, Path(tmp), args.gunicorn_args.split()
+                ) as wt:
+                    rows = slow_client_table(
+                        wt,
+                        json.dumps(RSS_ITEM).encode(),
+                        [int(x) for x in args.slow_clients.split(",")],
+                        args.slow_seconds,
+                    )
+                print(json.dumps(rows, indent=1))
+                return 0
             report = measure(args, Path(tmp))
         except SystemExit:
             for log in Path(tmp).glob("*.log"):
