@@ -16,13 +16,13 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import Any
 
+import msgspec
 from flask import Flask, Response, g, request
 
 from model import Model
-from service import api, errors, ops, web
+from service import api, errors, openapi, ops, web
 from service.errors import ServiceError, UnsafeExposure
 from service.metrics import Metrics
 from service.security import check_exposure, require_key
@@ -37,7 +37,6 @@ __all__ = [
     "reload_model",
 ]
 
-OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -69,7 +68,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         metrics=metrics,
         models=ModelSlot(settings.model_dir, on_change=_info_updater(metrics)),
         store=StoreSlot(settings.sqlalchemy_url),
-        openapi=OPENAPI_PATH.read_bytes(),
+        openapi=msgspec.json.encode(openapi.build(settings)),
     )
     app.extensions["wiretag"] = state
     _install_hooks(app, state)
