@@ -18,7 +18,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from common.booleans import FALSE_WORDS, TRUE_WORDS
-from common.items import CONTENT, Item
+from common.items import Item
 from common.labels import LABELS
 
 MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger id cannot exist and must not reach SQL
@@ -29,6 +29,7 @@ MAX_URL_CHARS = 2048
 MAX_TITLE_CHARS = 1000
 MAX_CURSOR_CHARS = 200
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding, as the store writes it
+URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://"  # the feed-URL check refuses any other scheme
 
 
 def _any_case(word: str) -> str:
@@ -74,7 +75,7 @@ class NewFeed(msgspec.Struct):
         Meta(
             min_length=1,
             max_length=MAX_URL_CHARS,
-            pattern=CONTENT,
+            pattern=URL_PATTERN,
             description="An http(s) URL whose host resolves to public addresses only "
             "(unless WIRETAG_ALLOW_PRIVATE_NETWORKS=true).",
         ),

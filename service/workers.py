@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from datetime import datetime
 from typing import Any
 
+from gevent.hub import Hub
 from gunicorn.http import errors as http_errors
 from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers.ggevent import GeventWorker
@@ -75,6 +77,16 @@ def error_bytes(status: int, reason: str, code: str, message: str) -> bytes:
 
 class JsonGeventWorker(GeventWorker):
     """gunicorn's gevent worker whose refusals are JSON, in the service's error shape."""
+
+    def init_process(self) -> None:
+        """Start the worker; a host name that does not resolve is an answer, not a crash.
+
+        gevent resolves names in a thread pool whose hub prints every exception it hands
+        back as a traceback on stderr; the caller (the feed-URL check) already turns these
+        into a 422, so they are not errors of the worker.
+        """
+        Hub.NOT_ERROR = (*Hub.NOT_ERROR, UnicodeError, socket.gaierror)
+        super().init_process()
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """Log the refusal (or the fault), write the access line, answer JSON."""
