@@ -123,23 +123,24 @@ def timed_load(
 
 @contextmanager
 def serve(
-    name: str, app: str, env: dict[str, str], log_dir: Path, extra: list[str]
+    name: str, app: str, env: dict[str, str], log_dir: Path, extra: list[str], root: Path = ROOT
 ) -> Iterator[Server]:
-    """Start gunicorn for ``app`` with wiretag's config; stop it (SIGTERM) afterwards."""
+    """Start gunicorn for ``app`` with the config of the checkout at ``root`` (its code first
+    on the path); stop it (SIGTERM) afterwards."""
     port = free_port()
-    env = {**env, "WIRETAG_BIND": f"127.0.0.1:{port}"}
+    env = {**env, "WIRETAG_BIND": f"127.0.0.1:{port}", "PYTHONPATH": str(root)}
     errors = (log_dir / f"{name}.log").open("wb")
     process = subprocess.Popen(
         [
             str(GUNICORN),
             "-c",
-            str(ROOT / "gunicorn.conf.py"),
+            str(root / "gunicorn.conf.py"),
             "--pythonpath",
             str(ROOT / "bench"),
             *extra,
             app,
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,  # the access log: one JSON line per request
         stderr=errors,
@@ -490,39 +491,346 @@ def check_answer(server: Server, body: bytes, expect: int) -> None:
         raise SystemExit(f"{server.name}: expected {expect} results, got {answer[:300]!r}")
 
 
-def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    """Every figure of the benchmark, in one run."""
+# -- in process: microseconds per request, with the real model and with a stub ------------
+
+INPROCESS = r"""
+import io, json, sys, time
+from pathlib import Path
+from werkzeug.test import EnvironBuilder
+from service import create_app
+from settings import Settings
+
+bodies = json.loads(sys.argv[1])
+app = create_app(Settings(data_dir=Path(sys.argv[2])))
+state = app.extensions["wiretag"]
+real = state.models.current
+
+class Stub:
+    # answers with results the real model computed once: what is left is the service's cost
+    def __init__(self, model):
+        self.model, self.version, self.sha256, self.cached = model, model.version, model.sha256, {}
+    def classify(self, items, explain=True):
+        key = (len(items), explain)
+        if key not in self.cached:
+            self.cached[key] = self.model.classify(items, explain=explain)
+        return self.cached[key]
+
+def per_request(path, body, rounds):
+    environ = EnvironBuilder(path=path, method="POST", data=body,
+                             content_type="application/json").get_environ()
+    def call():
+        env = dict(environ, **{"wsgi.input": io.BytesIO(body)})
+        out = b"".join(app(env, lambda status, headers: None))
+        assert out.startswith(b'{"model"'), out[:200]
+    for _ in range(20):
+        call()
+    best = []
+    for _ in range(5):  # best of 5 repeats: the least disturbed by the machine's other work
+        start = time.perf_counter()
+        for _ in range(rounds):
+            call()
+        best.append((time.perf_counter() - start) / rounds * 1e6)
+    return min(best)
+
+found = {}
+for name, model in (("real", real), ("stub", Stub(real))):
+    state.models.current = model
+    for case, (path, body, rounds) in bodies.items():
+        found[f"{name}_{case}"] = round(per_request(path, body.encode(), rounds), 1)
+print(json.dumps(found))
+"""
+
+
+def in_process(root: Path, tmp: Path) -> dict[str, float]:
+    """µs per classify request through Flask (no HTTP, no gunicorn), real model and stub,
+    for the checkout at ``root``."""
+    one = json.dumps(RSS_ITEM)
+    batch = json.dumps({"items": [{**RSS_ITEM, "id": f"rss-{i}"} for i in range(100)]})
+    bodies = {
+        "one": ["/v1/classify", one, 400],
+        "one_no_evidence": ["/v1/classify?explain=false", one, 400],
+        "batch100": ["/v1/classify", batch, 10],
+        "batch100_no_evidence": ["/v1/classify?explain=false", batch, 10],
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIRETAG_")}
+    env["PYTHONPATH"] = str(root)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    done = subprocess.run(
+        [sys.executable, "-c", INPROCESS, json.dumps(bodies), str(tmp / f"inproc-{root.name}")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# -- MLServer, serving the same pipeline's predict_proba ----------------------------------
+
+MLSERVER_VENV = ROOT / "bench" / ".mlserver-venv"
+
+
+def mlserver_install() -> Path | str:
+    """MLServer (and mlserver-sklearn) in a venv of its own under bench/ (git ignores it),
+    with this project's scikit-learn version; the venv's python, or why it failed."""
+    python = MLSERVER_VENV / "bin" / "python"
+    if (MLSERVER_VENV / "bin" / "mlserver").exists():
+        return python
+    import sklearn  # the version the artifact was saved with
+
+    steps = [
+        [sys.executable, "-m", "venv", str(MLSERVER_VENV)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "mlserver",
+            "mlserver-sklearn",
+            f"scikit-learn=={sklearn.__version__}",
+            "snowballstemmer",
+        ],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=1800)
+        if done.returncode:
+            return f"{' '.join(step[:4])}: {done.stderr.strip()[-800:]}"
+    return python
+
+
+@contextmanager
+def mlserver(python: Path, tmp: Path) -> Iterator[str]:
+    """MLServer on 127.0.0.1 serving model/wiretag.joblib's predict_proba (2 workers)."""
+    models = tmp / "mlserver-models" / "wiretag"
+    models.mkdir(parents=True)
+    shutil.copy(ROOT / "model" / "wiretag.joblib", models / "model.joblib")
+    (models / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "wiretag",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib"},
+            }
+        )
+    )
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    (tmp / "mlserver-models" / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": http,
+                "grpc_port": grpc,
+                "metrics_port": metrics,
+                "parallel_workers": 2,
+            }
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the pipeline's tokenizer is ours
+    log = (tmp / "mlserver.log").open("wb")
+    process = subprocess.Popen(
+        [str(python.parent / "mlserver"), "start", str(tmp / "mlserver-models")],
+        cwd=tmp,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{http}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"mlserver exited: {(tmp / 'mlserver.log').read_text()[-2000:]}")
+            try:
+                if raw_request(http, "GET", "/v2/models/wiretag/ready", b"", 2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def mlserver_body(count: int) -> bytes:
+    """A V2 inference request: ``count`` RSS items as the text the pipeline reads."""
+    sys.path.insert(0, str(ROOT))
+    from model import compose
+
+    text = compose(RSS_ITEM["title"], RSS_ITEM["summary"])
+    return json.dumps(
+        {
+            "inputs": [
+                {"name": "text", "shape": [count], "datatype": "BYTES", "data": [text] * count}
+            ],
+            "outputs": [{"name": "predict_proba"}],
+        }
+    ).encode()
+
+
+# -- the whole run ------------------------------------------------------------------------
+
+
+def _env(args: argparse.Namespace, log_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIRETAG_")}
     env.update({"WIRETAG_DATA_DIR": str(log_dir / "data"), "WIRETAG_WORKERS": str(args.workers)})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each gunicorn makes its own
+    return env
+
+
+def _bodies() -> tuple[bytes, bytes]:
     one = json.dumps(RSS_ITEM).encode()
     batch = json.dumps({"items": [{**RSS_ITEM, "id": f"rss-{i}"} for i in range(100)]}).encode()
+    return one, batch
+
+
+def throughput(args: argparse.Namespace, wt: Server, empty: Server) -> dict[str, Any]:
+    """Single items against the empty endpoint (alternated rounds), then batches of 100."""
+    one, batch = _bodies()
     c, secs, t = args.connections, args.seconds, args.wrk_threads
-    extra = args.gunicorn_args.split()
+    check_answer(wt, one, 1)
+    check_answer(wt, batch, 100)
+    check_answer(empty, one, 0)
+    url, empty_url = wt.url + "/v1/classify", empty.url + "/v1/classify"
+    run_load(url, one, c, min(secs, 3), t)  # warm up both
+    run_load(empty_url, one, c, min(secs, 3), t)
+    rounds = [
+        (timed_load(empty, empty_url, one, c, secs, t), timed_load(wt, url, one, c, secs, t))
+        for _ in range(args.rounds)
+    ]
+    batches = {
+        "evidence": timed_load(wt, url, batch, c, secs, t),
+        "no_evidence": timed_load(wt, url + "?explain=false", batch, c, secs, t),
+    }
+    return summarise_rounds(rounds) | {
+        "batch_100": {k: batch_figures(v) for k, v in batches.items()},
+        "memory": {"wiretag": memory(wt), "empty": memory(empty)},
+    }
+
+
+def batch_figures(load: Load) -> dict[str, Any]:
+    """items/s and latency of a batch-of-100 run."""
+    return {
+        "items_per_s": round(load.rps * 100),
+        "rps": round(load.rps, 1),
+        "p99_ms": round(load.p99_ms, 1),
+        "worker_cpu_us_per_item": None
+        if load.server_cpu_us is None
+        else round(load.server_cpu_us / 100, 1),
+        "errors": load.errors,
+    }
+
+
+def summarise_rounds(rounds: list[tuple[Load, Load]]) -> dict[str, Any]:
+    """Medians over the alternated empty/wiretag rounds."""
+    empty_rps = statistics.median(e.rps for e, _ in rounds)
+    wiretag_rps = statistics.median(w.rps for _, w in rounds)
+    return {
+        "single_item": {
+            "empty_rps": round(empty_rps, 1),
+            "wiretag_rps": round(wiretag_rps, 1),
+            "ratio": round(wiretag_rps / empty_rps, 3),
+            "wiretag_p50_ms": round(statistics.median(w.p50_ms for _, w in rounds), 2),
+            "wiretag_p99_ms": round(statistics.median(w.p99_ms for _, w in rounds), 2),
+            "empty_p99_ms": round(statistics.median(e.p99_ms for e, _ in rounds), 2),
+            "wiretag_worker_cpu_us": _median_of(w.server_cpu_us for _, w in rounds),
+            "empty_worker_cpu_us": _median_of(e.server_cpu_us for e, _ in rounds),
+            "errors": sum(w.errors for _, w in rounds),
+        },
+        "runs": [[asdict(e), asdict(w)] for e, w in rounds],
+    }
+
+
+def setup(args: argparse.Namespace, root: Path, log_dir: Path, tag: str) -> dict[str, Any]:
+    """Every gunicorn figure for the checkout at ``root``: throughput, slow clients, load."""
+    env, extra = _env(args, log_dir / tag), args.gunicorn_args.split()
+    (log_dir / tag).mkdir(parents=True, exist_ok=True)
+    one, _ = _bodies()
+    found: dict[str, Any] = {"root": str(root)}
     with (
-        serve("wiretag", "service:create_app()", env, log_dir, extra) as wt,
-        serve("empty", "bench_service:empty_app()", env, log_dir, extra) as empty,
+        serve(f"{tag}-wiretag", "service:create_app()", env, log_dir, extra, root) as wt,
+        serve(f"{tag}-empty", "bench_service:empty_app()", env, log_dir, extra, root) as empty,
     ):
-        check_answer(wt, one, 1)
-        check_answer(wt, batch, 100)
-        check_answer(empty, one, 0)
-        classify_url = wt.url + "/v1/classify" + ("?explain=false" if args.no_explain else "")
-        empty_url = empty.url + "/v1/classify"
-        run_load(classify_url, one, c, min(secs, 3), t)  # warm up both
-        run_load(empty_url, one, c, min(secs, 3), t)
-        # alternate the two, so a noisy neighbour on the machine weighs on both alike
-        rounds = [
-            (
-                timed_load(empty, empty_url, one, c, secs, t),
-                timed_load(wt, classify_url, one, c, secs, t),
+        found |= throughput(args, wt, empty)
+        if args.load_seconds > 0:
+            soak = timed_load(
+                wt,
+                wt.url + "/v1/classify",
+                one,
+                args.connections,
+                args.load_seconds,
+                args.wrk_threads,
             )
-            for _ in range(args.rounds)
-        ]
-        batches = timed_load(wt, classify_url, batch, c, secs, t)
-        mem = {"wiretag": memory(wt), "empty": memory(empty)}
-        soak = timed_load(wt, classify_url, one, c, args.load_seconds, t)
-        mem_after = memory(wt)
-    return summarise(args, rounds, batches, soak, mem, mem_after)
+            found["load"] = {
+                "seconds": round(soak.seconds, 1),
+                "requests": soak.requests,
+                "errors": soak.errors,
+                "rps": round(soak.rps, 1),
+                "p99_ms": round(soak.p99_ms, 2),
+            }
+        counts = [int(x) for x in args.slow_clients.split(",") if x]
+        if counts:
+            found["slow_clients"] = slow_client_table(wt, one, counts, args.slow_seconds)
+    return found
+
+
+def compare_mlserver(
+    args: argparse.Namespace, log_dir: Path, wiretag: dict[str, Any]
+) -> dict[str, Any]:
+    """items/s of MLServer serving predict_proba, single items and batches of 100, against
+    wiretag's with evidence (same connections and length)."""
+    python = mlserver_install()
+    if isinstance(python, str):
+        return {"installed": False, "error": python}
+    c, secs, t = args.connections, args.seconds, args.wrk_threads
+    with mlserver(python, log_dir) as url:
+        infer = url + "/v2/models/wiretag/infer"
+        run_load(infer, mlserver_body(1), c, min(secs, 3), t)
+        single = run_load(infer, mlserver_body(1), c, secs, t)
+        batch = run_load(infer, mlserver_body(100), c, secs, t)
+    ours_single = wiretag["single_item"]["wiretag_rps"]
+    ours_batch = wiretag["batch_100"]["evidence"]["items_per_s"]
+    return {
+        "installed": True,
+        "single_items_per_s": round(single.rps, 1),
+        "single_p99_ms": round(single.p99_ms, 2),
+        "batch100_items_per_s": round(batch.rps * 100),
+        "errors": single.errors + batch.errors,
+        "wiretag_over_mlserver_single": round(ours_single / single.rps, 2) if single.rps else None,
+        "wiretag_over_mlserver_batch100_with_evidence": round(ours_batch / (batch.rps * 100), 2)
+        if batch.rps
+        else None,
+    }
+
+
+def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    """Every figure of the benchmark, this checkout and (with --baseline) another, in one run."""
+    report: dict[str, Any] = {
+        "settings": vars(args) | {"tool": "wrk" if shutil.which("wrk") else "python"}
+    }
+    roots = {"after": ROOT} | ({"before": Path(args.baseline).resolve()} if args.baseline else {})
+    for tag, root in roots.items():
+        if not args.skip_inprocess:
+            report.setdefault("in_process_us", {})[tag] = in_process(root, log_dir)
+    for tag, root in roots.items():
+        report[tag] = setup(args, root, log_dir, tag)
+    if args.mlserver:
+        report["mlserver"] = compare_mlserver(args, log_dir, report["after"])
+    report["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "loadavg_before": args.loadavg_before,
+        "loadavg_after": round(os.getloadavg()[0], 2),
+    }
+    return report
 
 
 def _median_of(values: Iterator[float | None]) -> float | None:
@@ -530,98 +838,37 @@ def _median_of(values: Iterator[float | None]) -> float | None:
     return round(statistics.median(present), 1) if present else None
 
 
-def summarise(
-    args: argparse.Namespace,
-    rounds: list[tuple[Load, Load]],
-    batches: Load,
-    soak: Load,
-    mem: dict[str, Any],
-    mem_after: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """The JSON report: medians over the alternated rounds, plus every raw run."""
-    empty_rps = statistics.median(e.rps for e, _ in rounds)
-    wiretag_rps = statistics.median(w.rps for _, w in rounds)
-    return {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "loadavg_before": args.loadavg_before,
-            "loadavg_after": round(os.getloadavg()[0], 2),
-        },
-        "settings": {
-            "workers": args.workers,
-            "connections": args.connections,
-            "seconds_per_run": args.seconds,
-            "rounds": args.rounds,
-            "load_seconds": args.load_seconds,
-            "tool": rounds[0][1].tool,
-            "gunicorn_args": args.gunicorn_args,
-            "explain": not args.no_explain,
-        },
-        "single_item": {
-            "empty_rps": round(empty_rps, 1),
-            "wiretag_rps": round(wiretag_rps, 1),
-            "ratio": round(wiretag_rps / empty_rps, 3),
-            "wiretag_p50_ms": round(statistics.median(w.p50_ms for _, w in rounds), 2),
-            "wiretag_p99_ms": round(statistics.median(w.p99_ms for _, w in rounds), 2),
-            "empty_p50_ms": round(statistics.median(e.p50_ms for e, _ in rounds), 2),
-            "empty_p99_ms": round(statistics.median(e.p99_ms for e, _ in rounds), 2),
-            # CPU time per request: what the rates would be on an idle machine
-            "wiretag_worker_cpu_us": _median_of(w.server_cpu_us for _, w in rounds),
-            "empty_worker_cpu_us": _median_of(e.server_cpu_us for e, _ in rounds),
-            "client_cpu_us": _median_of(w.client_cpu_us for _, w in rounds),
-        },
-        "batch_100": {
-            "rps": round(batches.rps, 1),
-            "items_per_s": round(batches.rps * 100),
-            "p50_ms": round(batches.p50_ms, 2),
-            "p99_ms": round(batches.p99_ms, 2),
-            "errors": batches.errors,
-        },
-        "memory": {**mem, "wiretag_after_load": mem_after},
-        "load": {
-            "seconds": round(soak.seconds, 1),
-            "requests": soak.requests,
-            "errors": soak.errors,
-            "rps": round(soak.rps, 1),
-            "p50_ms": round(soak.p50_ms, 2),
-            "p99_ms": round(soak.p99_ms, 2),
-        },
-        "runs": [[asdict(e), asdict(w)] for e, w in rounds],
-    }
-
-
 def human(report: dict[str, Any]) -> str:
     """A few lines for a person."""
-    s, b, load = report["single_item"], report["batch_100"], report["load"]
-    workers = report["memory"]["wiretag"]
-    tool = report["settings"]["tool"]
     lines = [
-        f"load generator: {tool}"
-        + (
-            ""
-            if tool == "wrk"
-            else " (install wrk for figures that do not include the client's own CPU use)"
-        ),
-        f"one RSS item, {report['settings']['connections']} connections, "
-        f"{report['settings']['workers']} workers"
-        + ("" if report["settings"]["explain"] else ", ?explain=false")
-        + ":",
-        f"  wiretag {s['wiretag_rps']:.0f} req/s vs empty endpoint {s['empty_rps']:.0f} req/s"
-        f" = {100 * s['ratio']:.0f} % (aim >= 70 %)",
-        f"  latency p50 {s['wiretag_p50_ms']} ms, p99 {s['wiretag_p99_ms']} ms (aim p99 <= 10 ms);"
-        f" empty endpoint p50 {s['empty_p50_ms']} ms, p99 {s['empty_p99_ms']} ms",
-        f"  worker CPU per request: wiretag {s['wiretag_worker_cpu_us']} us, empty endpoint"
-        f" {s['empty_worker_cpu_us']} us; load generator {s['client_cpu_us']} us",
-        f"batches of 100: {b['items_per_s']} items/s ({b['rps']} req/s, p99 {b['p99_ms']} ms)",
-        "memory per worker: "
-        + ", ".join(f"RSS {w['rss_mib']} MiB / PSS {w['pss_mib']} MiB" for w in workers),
-        f"load: {load['requests']} requests in {load['seconds']} s, {load['errors']} errors"
-        f" ({load['rps']} req/s, p99 {load['p99_ms']} ms)",
-        "machine load average (1 min) before/after: "
-        f"{report['machine']['loadavg_before']} / {report['machine']['loadavg_after']}"
-        " (other work on the machine lowers every rate)",
+        f"load generator: {report['settings']['tool']}, "
+        f"{report['settings']['connections']} connections, {report['settings']['workers']} workers"
     ]
+    for tag in ("before", "after"):
+        if tag not in report:
+            continue
+        r = report[tag]
+        s, b = r["single_item"], r["batch_100"]
+        lines += [
+            f"{tag} ({r['root']}):",
+            f"  one RSS item: {s['wiretag_rps']:.0f} req/s, p99 {s['wiretag_p99_ms']} ms, worker CPU "
+            f"{s['wiretag_worker_cpu_us']} us/request; empty endpoint {s['empty_rps']:.0f} req/s "
+            f"(ratio {100 * s['ratio']:.0f} %)",
+            f"  batches of 100: {b['evidence']['items_per_s']} items/s with evidence, "
+            f"{b['no_evidence']['items_per_s']} without",
+        ]
+        for row in r.get("slow_clients", []):
+            lines.append(
+                f"  {row['slow_connections']:4d} slow clients: {row['answered']} answered, "
+                f"{row['failed']} failed, p99 {row['p99_ms']} ms"
+            )
+    for tag, found in report.get("in_process_us", {}).items():
+        lines.append(
+            f"in process ({tag}), us per request: "
+            + ", ".join(f"{k} {v}" for k, v in found.items())
+        )
+    if "mlserver" in report:
+        lines.append(f"MLServer: {json.dumps(report['mlserver'])}")
     return "\n".join(lines)
 
 
@@ -630,56 +877,43 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run")
     parser.add_argument("--rounds", type=int, default=3, help="alternated empty/wiretag runs")
-    parser.add_argument("--load-seconds", type=float, default=60.0, help="the long load's length")
+    parser.add_argument("--load-seconds", type=float, default=60.0, help="the long load (0: none)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="WIRETAG_WORKERS for both servers")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument(
-        "--no-explain", action="store_true", help="classify with ?explain=false (no evidence)"
+        "--gunicorn-args", default="", help="extra gunicorn options for every server"
     )
     parser.add_argument(
-        "--gunicorn-args", default="", help="extra gunicorn options for both servers (to compare)"
+        "--baseline", help="another checkout (say, main's) measured in the same run"
     )
-    parser.add_argument("--quick", action="store_true", help="2 s runs, 1 round, 5 s load")
     parser.add_argument(
-        "--slow-clients", default="0,16,64,256", help="slow connections per table row"
+        "--slow-clients", default="0,16,64,256", help="slow connections per row ('' for none)"
     )
-    parser.add_argument("--slow-seconds", type=float, default=60.0, help="each row's length")
-    parser.add_argument("--slow-only", action="store_true", help="only the slow-client table")
+    parser.add_argument(
+        "--slow-seconds", type=float, default=60.0, help="each slow-client row's length"
+    )
+    parser.add_argument(
+        "--mlserver", action="store_true", help="also MLServer (installed under bench/)"
+    )
+    parser.add_argument("--skip-inprocess", action="store_true", help="no in-process timing")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 s runs, 1 round, no long load, 5 s rows"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.rounds, args.load_seconds = 2.0, 1, 5.0
+        args.seconds, args.rounds, args.load_seconds, args.slow_seconds = 2.0, 1, 0.0, 5.0
     if not shutil.which("wrk"):
         print("wrk not found (apt-get install wrk): using the Python client", file=sys.stderr)
     args.loadavg_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="wiretag-bench-") as tmp:
         try:
-            if args.slow_only:
-                env = {k: v for k, v in os.environ.items() if not k.startswith("WIRETAG_")}
-                env.update(
-                    {
-                        "WIRETAG_DATA_DIR": str(Path(tmp) / "data"),
-                        "WIRETAG_WORKERS": str(args.workers),
-                    }
-                )
-                env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-                with serve(
-                    "wiretag", "service:create_app()", env, Path(tmp), args.gunicorn_args.split()
-                ) as wt:
-                    rows = slow_client_table(
-                        wt,
-                        json.dumps(RSS_ITEM).encode(),
-                        [int(x) for x in args.slow_clients.split(",")],
-                        args.slow_seconds,
-                    )
-                print(json.dumps(rows, indent=1))
-                return 0
             report = measure(args, Path(tmp))
-        except SystemExit:
+        except (SystemExit, subprocess.CalledProcessError):
             for log in Path(tmp).glob("*.log"):
                 print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
             raise
-    json.dump(report, sys.stdout, indent=2)
+    json.dump(report, sys.stdout, indent=2, default=str)
     print(file=sys.stdout)
     print(human(report), file=sys.stderr)
     return 0

@@ -21,9 +21,9 @@ from service.errors import (
 )
 from service.state import ReloadOutcome, State
 from service.validation import (
-    explain,
     parse_classify,
     parse_corrections_query,
+    parse_explain,
     parse_items_query,
     parse_new_feed,
     parse_query,
@@ -34,7 +34,6 @@ bp = Blueprint("api", __name__)
 READ_CHUNK = 64 * 1024
 T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
-_NO_ARGS = schema.ClassifyQuery()
 
 
 def state() -> State:
@@ -105,8 +104,7 @@ def _result(result: Result, truncated: bool, explain: bool) -> schema.Result:
 def classify() -> Response:
     """Labels, scores and (unless ``?explain=false``) evidence for one item or a batch."""
     s = state()
-    query = parse_query(request.args, schema.ClassifyQuery) if request.args else _NO_ARGS
-    wanted = explain(query)
+    wanted = parse_explain(request.args)
     raw = read_body(request, s.settings.max_body_bytes)
     checked = parse_classify(
         raw, max_items=s.settings.max_items, max_text_chars=s.settings.max_text_chars

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from common.booleans import parse_bool
+from common.booleans import FALSE_WORDS, TRUE_WORDS, parse_bool
 from common.items import NO_CONTENT, Item, located
 from model import Item as ModelItem
 from service import schema
@@ -27,6 +27,13 @@ from store.items import decode_cursor  # the store's own codec: one definition o
 T = TypeVar("T")
 _NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]*)`")
 _ENVELOPE = msgspec.json.Decoder(schema.Envelope)
+_NO_ARGS = schema.ClassifyQuery()
+# what a value that misses its field's pattern should have been, in words
+_PATTERN_MEANING = {
+    "explain": f"must be true or false ({'/'.join(TRUE_WORDS)} or {'/'.join(FALSE_WORDS)})",
+    "url": "must be an http(s) URL",
+    "cursor": "is not a cursor this service gave out",
+}
 _ITEM = msgspec.json.Decoder(Item)
 
 
@@ -60,7 +67,10 @@ def unprocessable(exc: msgspec.ValidationError, *, items: bool = False) -> Unpro
         field = unknown["name"]
     else:
         field = next((step for step in within if isinstance(step, str)), None)
-    shown = f"'{field}': {message}" if field else message
+    if field in _PATTERN_MEANING and "matching regex" in message:
+        shown = f"'{field}' {_PATTERN_MEANING[field]}"
+    else:
+        shown = f"'{field}': {message}" if field else message
     if index is not None:
         shown = f"item {index}: {shown}"
     elif not field:
@@ -117,9 +127,10 @@ def parse_query(args: Mapping[str, str], query: type[T]) -> T:
         raise unprocessable(exc) from None
 
 
-def explain(query: schema.ClassifyQuery) -> bool:
-    """The ``explain`` word as a boolean (the pattern already admitted it)."""
-    return parse_bool(query.explain)
+def parse_explain(args: Mapping[str, str]) -> bool:
+    """``?explain=`` (default true) as a boolean; any other query argument is refused."""
+    query = parse_query(args, schema.ClassifyQuery) if args else _NO_ARGS
+    return parse_bool(query.explain)  # the pattern admitted only its words
 
 
 @dataclass(frozen=True)
