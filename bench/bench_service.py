@@ -603,7 +603,8 @@ def mlserver_install() -> Path | str:
 
 @contextmanager
 def mlserver(python: Path, tmp: Path) -> Iterator[str]:
-    """MLServer on 127.0.0.1 serving model/wiretag.joblib's predict_proba (2 workers)."""
+    """MLServer on 127.0.0.1 serving model/wiretag.joblib's predict_proba (inference in
+    its server process: its parallel worker pool does not start here)."""
     models = tmp / "mlserver-models" / "wiretag"
     models.mkdir(parents=True)
     shutil.copy(ROOT / "model" / "wiretag.joblib", models / "model.joblib")
@@ -624,7 +625,7 @@ def mlserver(python: Path, tmp: Path) -> Iterator[str]:
                 "http_port": http,
                 "grpc_port": grpc,
                 "metrics_port": metrics,
-                "parallel_workers": 2,
+                "parallel_workers": 0,  # its worker pool fails to start here (uvloop: no event loop)
             }
         )
     )
@@ -649,6 +650,8 @@ def mlserver(python: Path, tmp: Path) -> Iterator[str]:
             except OSError:
                 pass
             time.sleep(0.5)
+        else:
+            raise SystemExit("mlserver: not ready after 120 s")
         yield url
     finally:
         process.send_signal(signal.SIGINT)

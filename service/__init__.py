@@ -95,17 +95,20 @@ def _install_hooks(app: Flask, state: State) -> None:
 
     @app.before_request
     def begin() -> None:
-        g.started = time.perf_counter()
-        given = request.headers.get("X-Request-ID")
-        g.request_id = given if given and REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
-        if keys and request.path.startswith("/v1/"):
-            require_key(request.headers.get("Authorization"), keys)
+        req, ctx = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+        ctx.started = time.perf_counter()
+        given = req.headers.get("X-Request-ID")
+        ctx.request_id = given if given and REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+        if keys and req.path.startswith("/v1/"):
+            require_key(req.headers.get("Authorization"), keys)
 
     @app.after_request
     def finish(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.request_id
-        rule = request.url_rule.rule if request.url_rule else "unmatched"
-        observe(rule, request.method, response.status_code, time.perf_counter() - g.started)
+        # one proxy lookup each: werkzeug's proxies cost more than the work done here
+        req, ctx = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+        response.headers["X-Request-ID"] = ctx.request_id
+        rule = req.url_rule.rule if req.url_rule else "unmatched"
+        observe(rule, req.method, response.status_code, time.perf_counter() - ctx.started)
         return response
 
 

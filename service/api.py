@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
+import numpy as np
 from flask import Blueprint, Request, Response, current_app, request
 
 from common.urls import UnsafeURL, check_feed_url
@@ -71,8 +72,13 @@ def read_body(req: Request, max_bytes: int) -> bytes:
     charset = req.mimetype_params.get("charset", "utf-8").lower().replace("-", "")
     if charset != "utf8":
         raise UnsupportedMediaType("JSON bodies must be UTF-8")
-    if req.content_length is not None and req.content_length > max_bytes:
+    length = req.content_length
+    if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes", code="body_too_large")
+    if length is not None:
+        # one read of a known, capped size, straight from the server's input (werkzeug's
+        # wrapping stream adds nothing here: the server's reader stops at the length)
+        return bytes(req.environ["wsgi.input"].read(length))
     return _read_stream(req, max_bytes)
 
 
@@ -86,35 +92,48 @@ def model_ref(m: Model) -> schema.ModelRef:
     return schema.ModelRef(version=m.version, sha256=m.sha256)
 
 
-def _result(result: Result, truncated: bool, explain: bool) -> schema.Result:
-    # scores and evidence weights are rounded to 4 places, as the document says
-    scores = {label: round(score, 4) for label, score in result.scores.items()}
-    if not explain:
-        return schema.Result(id=result.id, labels=result.labels, scores=scores, truncated=truncated)
-    evidence = {
-        label: [(term, round(weight, 4)) for term, weight in terms]
-        for label, terms in result.evidence.items()
-    }
-    return schema.Result(
-        id=result.id, labels=result.labels, scores=scores, evidence=evidence, truncated=truncated
-    )
+def _results(results: list[Result], truncated: list[bool], explain: bool) -> list[schema.Result]:
+    """The answer's results, every score and evidence weight rounded to 4 places.
+
+    Rounded in one numpy call for the whole request: ``round()`` on each of an item's 24
+    numbers cost more than everything else the service does per item.
+    """
+    numbers = [x for r in results for x in r.scores.values()]
+    if explain:
+        numbers += [w for r in results for terms in r.evidence.values() for _, w in terms]
+    take = iter(np.round(np.array(numbers), 4).tolist()).__next__  # scores, then weights
+    rounded_scores = [{label: take() for label in r.scores} for r in results]
+    found = []
+    for result, cut, rounded in zip(results, truncated, rounded_scores, strict=True):
+        if not explain:
+            found.append(
+                schema.Result(id=result.id, labels=result.labels, scores=rounded, truncated=cut)
+            )
+            continue
+        evidence = {
+            label: [(term, take()) for term, _ in terms] for label, terms in result.evidence.items()
+        }
+        found.append(
+            schema.Result(
+                id=result.id, labels=result.labels, scores=rounded, evidence=evidence, truncated=cut
+            )
+        )
+    return found
 
 
 @bp.post("/v1/classify")
 def classify() -> Response:
     """Labels, scores and (unless ``?explain=false``) evidence for one item or a batch."""
-    s = state()
-    wanted = parse_explain(request.args)
-    raw = read_body(request, s.settings.max_body_bytes)
+    s, req = state(), request._get_current_object()  # type: ignore[attr-defined]
+    wanted = parse_explain(req.args)
+    raw = read_body(req, s.settings.max_body_bytes)
     checked = parse_classify(
         raw, max_items=s.settings.max_items, max_text_chars=s.settings.max_text_chars
     )
     current = s.models.current  # one model for the whole request, even if a reload lands
     results = current.classify(checked.items, explain=wanted)
     s.metrics.observe_results(results, sum(checked.truncated))
-    found = [
-        _result(result, cut, wanted) for result, cut in zip(results, checked.truncated, strict=True)
-    ]
+    found = _results(results, checked.truncated, wanted)
     return answer(schema.ClassifyAnswer(model=model_ref(current), results=found))
 
 
