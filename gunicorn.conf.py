@@ -69,7 +69,10 @@ worker_connections = 1000  # open connections per worker, slow ones included
 preload_app = True
 timeout = _settings.request_timeout  # a worker silent this long is killed and replaced
 graceful_timeout = 30  # time for requests in flight to finish on reload or stop
-keepalive = 5  # seconds an idle keep-alive connection is kept
+# One request per connection: a keep-alive connection stays with the worker that accepted
+# it, and under load that pins clients to a busy worker (p99 829 ms against 55 ms without
+# keep-alive in bench_service, same run); a new connection goes to whichever worker is free.
+keepalive = 0
 limit_request_line = 8190
 limit_request_fields = 100
 proc_name = "wiretag"

@@ -1,29 +1,37 @@
 """Load benchmark of the HTTP service, against an empty Flask endpoint served the same way.
 
-    .venv/bin/python bench/bench_service.py            # full run (about 2 minutes)
-    .venv/bin/python bench/bench_service.py --quick    # a few seconds per figure
+    .venv/bin/python bench/bench_service.py                         # this checkout
+    .venv/bin/python bench/bench_service.py --baseline ../main      # and main's, same run
+    .venv/bin/python bench/bench_service.py --mlserver              # and MLServer
+    .venv/bin/python bench/bench_service.py --quick                 # a few seconds a figure
 
-Starts two gunicorns with the same ``gunicorn.conf.py`` and WIRETAG_ settings: one serves
-wiretag (``service:create_app()``), the other an empty Flask endpoint that parses the JSON
-body and returns a constant (``bench_service:empty_app()``).  It measures, in one run:
+For this checkout (and, with ``--baseline``, another one, its own gunicorn.conf.py and
+code), it starts gunicorn serving wiretag (``service:create_app()``) and gunicorn serving
+an empty Flask endpoint that parses the JSON body and returns a constant
+(``bench_service:empty_app()``), with the same config, worker class and count.  Runs
+alternate over all servers, so a change in the machine's load weighs on each alike:
 
-* req/s of ``POST /v1/classify`` with one RSS-size item, against the empty endpoint;
-* p50 / p99 latency at 16 concurrent connections;
-* items/s with batches of 100;
-* memory per worker (RSS, and PSS, which shares the preloaded model fairly);
-* a long load (60 s by default) at 16 connections, counting errors.
+* req/s, p50/p99 and worker CPU per request of ``POST /v1/classify`` with one RSS item, and
+  the empty endpoint's (the ratio of the two);
+* items/s of batches of 100 RSS items, with evidence and with ``?explain=false``;
+* the slow-client table: normal requests (20 a second) while 0/16/64/256 connections
+  trickle header lines or a body (60 s a row by default): answered, failed, p50/p99;
+* microseconds per classify request in process (Flask, no HTTP), with the real model and
+  with a stub that returns the real model's results at no cost: the service's own share;
+* with ``--mlserver``: MLServer (and mlserver-sklearn, installed by this script into
+  ``bench/.mlserver-venv``) serving the same pipeline's predict_proba, single items and
+  batches of 100, against wiretag's items/s with evidence;
+* memory per worker, and an optional long load (``--load-seconds``).
 
-The results go to stdout as JSON, a human summary to stderr.
-
-The load generator is ``wrk`` (``apt-get install wrk`` on Debian/Ubuntu, ``brew install
-wrk`` on macOS): written in C, it is not the bottleneck.  Without it, a bounded Python
-client (threads, raw HTTP/1.1 on sockets) is used, and the summary says so: its own CPU
-use then weighs on the figures.
+The results go to stdout as JSON, a human summary to stderr.  The load generator is
+``wrk`` (``apt-get install wrk``); without it a bounded Python client is used, whose own
+CPU use then weighs on the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -695,28 +703,35 @@ def _bodies() -> tuple[bytes, bytes]:
     return one, batch
 
 
-def throughput(args: argparse.Namespace, wt: Server, empty: Server) -> dict[str, Any]:
-    """Single items against the empty endpoint (alternated rounds), then batches of 100."""
+def throughput(args: argparse.Namespace, pairs: dict[str, tuple[Server, Server]]) -> dict[str, Any]:
+    """For each (wiretag, empty endpoint) pair: single items against the empty endpoint, then
+    batches of 100 with and without evidence; every run alternates over the pairs, so a
+    change in the machine's load weighs on all of them alike."""
     one, batch = _bodies()
     c, secs, t = args.connections, args.seconds, args.wrk_threads
-    check_answer(wt, one, 1)
-    check_answer(wt, batch, 100)
-    check_answer(empty, one, 0)
-    url, empty_url = wt.url + "/v1/classify", empty.url + "/v1/classify"
-    run_load(url, one, c, min(secs, 3), t)  # warm up both
-    run_load(empty_url, one, c, min(secs, 3), t)
-    rounds = [
-        (timed_load(empty, empty_url, one, c, secs, t), timed_load(wt, url, one, c, secs, t))
-        for _ in range(args.rounds)
-    ]
-    batches = {
-        "evidence": timed_load(wt, url, batch, c, secs, t),
-        "no_evidence": timed_load(wt, url + "?explain=false", batch, c, secs, t),
-    }
-    return summarise_rounds(rounds) | {
-        "batch_100": {k: batch_figures(v) for k, v in batches.items()},
-        "memory": {"wiretag": memory(wt), "empty": memory(empty)},
-    }
+    for wt, empty in pairs.values():
+        check_answer(wt, one, 1)
+        check_answer(wt, batch, 100)
+        check_answer(empty, one, 0)
+        run_load(wt.url + "/v1/classify", one, c, min(secs, 3), t)  # warm up
+        run_load(empty.url + "/v1/classify", one, c, min(secs, 3), t)
+    rounds: dict[str, list[tuple[Load, Load]]] = {tag: [] for tag in pairs}
+    for _ in range(args.rounds):
+        for tag, (wt, empty) in pairs.items():
+            rounds[tag].append(
+                (
+                    timed_load(empty, empty.url + "/v1/classify", one, c, secs, t),
+                    timed_load(wt, wt.url + "/v1/classify", one, c, secs, t),
+                )
+            )
+    found: dict[str, Any] = {tag: summarise_rounds(rounds[tag]) for tag in pairs}
+    for case, query in (("evidence", ""), ("no_evidence", "?explain=false")):
+        for tag, (wt, _) in pairs.items():
+            load = timed_load(wt, wt.url + "/v1/classify" + query, batch, c, secs, t)
+            found[tag].setdefault("batch_100", {})[case] = batch_figures(load)
+    for tag, (wt, empty) in pairs.items():
+        found[tag]["memory"] = {"wiretag": memory(wt), "empty": memory(empty)}
+    return found
 
 
 def batch_figures(load: Load) -> dict[str, Any]:
@@ -752,36 +767,24 @@ def summarise_rounds(rounds: list[tuple[Load, Load]]) -> dict[str, Any]:
     }
 
 
-def setup(args: argparse.Namespace, root: Path, log_dir: Path, tag: str) -> dict[str, Any]:
-    """Every gunicorn figure for the checkout at ``root``: throughput, slow clients, load."""
-    env, extra = _env(args, log_dir / tag), args.gunicorn_args.split()
-    (log_dir / tag).mkdir(parents=True, exist_ok=True)
+def slow_and_long(args: argparse.Namespace, wt: Server) -> dict[str, Any]:
+    """The long load and the slow-client table for one server."""
     one, _ = _bodies()
-    found: dict[str, Any] = {"root": str(root)}
-    with (
-        serve(f"{tag}-wiretag", "service:create_app()", env, log_dir, extra, root) as wt,
-        serve(f"{tag}-empty", "bench_service:empty_app()", env, log_dir, extra, root) as empty,
-    ):
-        found |= throughput(args, wt, empty)
-        if args.load_seconds > 0:
-            soak = timed_load(
-                wt,
-                wt.url + "/v1/classify",
-                one,
-                args.connections,
-                args.load_seconds,
-                args.wrk_threads,
-            )
-            found["load"] = {
-                "seconds": round(soak.seconds, 1),
-                "requests": soak.requests,
-                "errors": soak.errors,
-                "rps": round(soak.rps, 1),
-                "p99_ms": round(soak.p99_ms, 2),
-            }
-        counts = [int(x) for x in args.slow_clients.split(",") if x]
-        if counts:
-            found["slow_clients"] = slow_client_table(wt, one, counts, args.slow_seconds)
+    found: dict[str, Any] = {}
+    if args.load_seconds > 0:
+        soak = timed_load(
+            wt, wt.url + "/v1/classify", one, args.connections, args.load_seconds, args.wrk_threads
+        )
+        found["load"] = {
+            "seconds": round(soak.seconds, 1),
+            "requests": soak.requests,
+            "errors": soak.errors,
+            "rps": round(soak.rps, 1),
+            "p99_ms": round(soak.p99_ms, 2),
+        }
+    counts = [int(x) for x in args.slow_clients.split(",") if x]
+    if counts:
+        found["slow_clients"] = slow_client_table(wt, one, counts, args.slow_seconds)
     return found
 
 
@@ -816,15 +819,28 @@ def compare_mlserver(
 
 def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
     """Every figure of the benchmark, this checkout and (with --baseline) another, in one run."""
-    report: dict[str, Any] = {
-        "settings": vars(args) | {"tool": "wrk" if shutil.which("wrk") else "python"}
-    }
+    tool = "wrk" if shutil.which("wrk") else "python"
+    report: dict[str, Any] = {"settings": vars(args) | {"tool": tool}}
     roots = {"after": ROOT} | ({"before": Path(args.baseline).resolve()} if args.baseline else {})
-    for tag, root in roots.items():
-        if not args.skip_inprocess:
-            report.setdefault("in_process_us", {})[tag] = in_process(root, log_dir)
-    for tag, root in roots.items():
-        report[tag] = setup(args, root, log_dir, tag)
+    if not args.skip_inprocess:
+        report["in_process_us"] = {tag: in_process(root, log_dir) for tag, root in roots.items()}
+    extra = args.gunicorn_args.split()
+    with contextlib.ExitStack() as stack:
+        pairs = {}
+        for tag, root in roots.items():
+            env = _env(args, log_dir / tag)
+            (log_dir / tag).mkdir(parents=True, exist_ok=True)
+            wt = stack.enter_context(
+                serve(f"{tag}-wiretag", "service:create_app()", env, log_dir, extra, root)
+            )
+            empty = stack.enter_context(
+                serve(f"{tag}-empty", "bench_service:empty_app()", env, log_dir, extra, root)
+            )
+            pairs[tag] = (wt, empty)
+        for tag, found in throughput(args, pairs).items():
+            report[tag] = {"root": str(roots[tag])} | found
+        for tag, (wt, _) in pairs.items():
+            report[tag] |= slow_and_long(args, wt)
     if args.mlserver:
         report["mlserver"] = compare_mlserver(args, log_dir, report["after"])
     report["machine"] = {

@@ -11,6 +11,10 @@ Why gevent: a sync worker is held by one connection from its first byte to its l
 few clients that send their headers or body slowly starve every other request.  A gevent
 worker parks each waiting connection in a greenlet and keeps answering the others;
 classifying is CPU work, done between reads, so nothing else changes.
+
+Deadlines, so a parked connection cannot stay parked: its request head must arrive within
+:data:`HEAD_SECONDS`, and the whole request (body read, answer written) within gunicorn's
+``timeout`` (WIRETAG_REQUEST_TIMEOUT); past either it is answered 408 and closed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import socket
 from datetime import datetime
 from typing import Any
 
+import gevent
 from gevent.hub import Hub
 from gunicorn.http import errors as http_errors
 from gunicorn.http.wsgi import Response, default_environ
@@ -46,12 +51,23 @@ REFUSALS: tuple[tuple[tuple[type[BaseException], ...], int, str, str], ...] = (
     ((http_errors.ForbiddenProxyRequest,), 403, "Forbidden", "forbidden"),
     ((http_errors.ParseException,), 400, "Bad Request", "bad_request"),
 )
+HEAD_SECONDS = 5.0  # a request line and headers take a few packets, not seconds
+
+
+class RequestTimeout(BaseException):
+    """A connection ran past its deadline.  A BaseException, like gevent's own Timeout, so
+    that no ``except Exception`` on the way (Flask's error handlers) mistakes it for an
+    application error."""
+
+
 # The app's own response headers are gunicorn's to refuse: that one is our fault.
 SERVER_FAULTS = (http_errors.InvalidResponseHeader, http_errors.InvalidResponseHeaderName)
 
 
 def refusal_for(exc: BaseException) -> tuple[int, str, str] | None:
     """(status, reason, code) for a request gunicorn refused, or None for a server fault."""
+    if isinstance(exc, RequestTimeout):
+        return 408, "Request Timeout", "request_timeout"
     if isinstance(exc, SERVER_FAULTS):
         return None
     for types, status, reason, code in REFUSALS:
@@ -86,7 +102,35 @@ class JsonGeventWorker(GeventWorker):
         into a 422, so they are not errors of the worker.
         """
         Hub.NOT_ERROR = (*Hub.NOT_ERROR, UnicodeError, socket.gaierror)
+        self._deadlines: dict[Any, gevent.Timeout] = {}
         super().init_process()
+
+    def _deadline(self, seconds: float, what: str) -> None:
+        """(Re)arm this connection's deadline: past it, RequestTimeout is raised in it."""
+        current = gevent.getcurrent()
+        old = self._deadlines.pop(current, None)
+        if old is not None:
+            old.close()
+        timer = gevent.Timeout(
+            seconds, RequestTimeout(f"{what} did not arrive within {seconds:g} s")
+        )
+        self._deadlines[current] = timer
+        timer.start()
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        """Serve one connection, its request head due within HEAD_SECONDS."""
+        self._deadline(HEAD_SECONDS, "the request head")
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            timer = self._deadlines.pop(gevent.getcurrent(), None)
+            if timer is not None:
+                timer.close()
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
+        """The head is in: the whole request now has until gunicorn's ``timeout``."""
+        self._deadline(self.cfg.timeout, "the request")
+        return super().handle_request(listener_name, req, sock, addr)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """Log the refusal (or the fault), write the access line, answer JSON."""

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -88,16 +89,42 @@ def test_normal_requests_are_answered_while_256_clients_trickle(server: Gunicorn
     assert p99 <= 0.050, f"p99 {p99 * 1000:.1f} ms over {len(latencies)} requests"
 
 
-def test_a_head_that_never_ends_is_dropped(server: Gunicorn) -> None:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as s:
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+def _trickle_until_answered(port: int, head: bytes, line: bytes) -> tuple[float, bytes]:
+    """Send ``head``, then ``line`` each second until the server answers (at most 15 s)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        s.sendall(head)
         started = time.monotonic()
-        for _ in range(12):  # one header line a second, never the blank line
-            time.sleep(1)
+        while time.monotonic() - started < 15:
             try:
-                s.sendall(b"X-Slow: 1\r\n")
-            except OSError:
-                break
-        else:
-            pytest.fail("the connection was still open after 12 s of headers")
-    assert time.monotonic() - started < 10
+                answer = s.recv(65536)
+                return time.monotonic() - started, answer
+            except TimeoutError:
+                s.sendall(line)
+    pytest.fail("no answer after 15 s of trickling")
+
+
+def test_a_head_that_never_ends_is_answered_408_within_5_s(server: Gunicorn) -> None:
+    took, answer = _trickle_until_answered(
+        server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"X-Slow: 1\r\n"
+    )
+    assert 4.5 < took < 8
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b'"code":"request_timeout"' in answer
+
+
+def test_a_body_that_never_ends_is_answered_408_at_the_request_timeout(tmp_path: Path) -> None:
+    g = Gunicorn(tmp_path, WIRETAG_REQUEST_TIMEOUT="3")
+    try:
+        g.wait_ready()
+        head = (
+            b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n"
+        )
+        took, answer = _trickle_until_answered(g.port, head, b'{"title": "')
+        with httpx.Client(base_url=g.url, timeout=5) as client:  # the worker is fine
+            assert client.post("/v1/classify", json=ONE_ITEM).status_code == 200
+    finally:
+        assert g.stop() == 0, g.log()
+    assert 2.5 < took < 7
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"did not arrive within 3 s" in answer
