@@ -600,6 +600,9 @@ def mlserver_install() -> Path | str:
             "mlserver-sklearn",
             f"scikit-learn=={sklearn.__version__}",
             "snowballstemmer",
+            # uvloop 0.22 refuses asyncio.get_event_loop() without a loop, which MLServer's
+            # parallel inference workers call at start: they die, and no model loads
+            "uvloop<0.22",
         ],
     ]
     for step in steps:
@@ -611,8 +614,8 @@ def mlserver_install() -> Path | str:
 
 @contextmanager
 def mlserver(python: Path, tmp: Path) -> Iterator[str]:
-    """MLServer on 127.0.0.1 serving model/wiretag.joblib's predict_proba (inference in
-    its server process: its parallel worker pool does not start here)."""
+    """MLServer on 127.0.0.1 serving model/wiretag.joblib's predict_proba, with 2 parallel
+    inference workers (as wiretag has 2 gunicorn workers)."""
     models = tmp / "mlserver-models" / "wiretag"
     models.mkdir(parents=True)
     shutil.copy(ROOT / "model" / "wiretag.joblib", models / "model.joblib")
@@ -633,7 +636,7 @@ def mlserver(python: Path, tmp: Path) -> Iterator[str]:
                 "http_port": http,
                 "grpc_port": grpc,
                 "metrics_port": metrics,
-                "parallel_workers": 0,  # its worker pool fails to start here (uvloop: no event loop)
+                "parallel_workers": 2,  # as many inference processes as wiretag has workers
             }
         )
     )
