@@ -199,7 +199,7 @@ class ErrorDetail(Answer, omit_defaults=True):
             "unsupported_media_type, invalid_request, too_many_items, body_too_large, "
             "unauthorized, not_found, method_not_allowed, feed_exists, feed_not_found, "
             "unsafe_url, model_refused, store_unavailable, internal_error; from gunicorn "
-            "itself: bad_request, uri_too_long, headers_too_large."
+            "itself: bad_request, uri_too_long, headers_too_large, request_timeout."
         ),
     ]
     message: Annotated[str, _described("What went wrong, for a person.")]
