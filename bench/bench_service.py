@@ -21,6 +21,8 @@ alternate over all servers, so a change in the machine's load weighs on each ali
 * with ``--mlserver``: MLServer (and mlserver-sklearn, installed by this script into
   ``bench/.mlserver-venv``) serving the same pipeline's predict_proba, single items and
   batches of 100, against wiretag's items/s with evidence;
+* with ``--stub``: single items on wiretag with a stub model (the real model's answer at
+  no cost) against the empty endpoint, so the service's own share of the ratio shows;
 * memory per worker, and an optional long load (``--load-seconds``).
 
 The results go to stdout as JSON, a human summary to stderr.  The load generator is
@@ -82,6 +84,28 @@ def empty_app() -> Any:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    return app
+
+
+def stub_app() -> Any:
+    """wiretag with a stub model that answers the real model's results for the bench item at
+    no cost: served the same way, it shows what the service itself costs per request."""
+    from service import create_app
+
+    app = create_app()
+    state = app.extensions["wiretag"]
+    real, cached = state.models.current, {}
+
+    class Stub:
+        version, sha256 = real.version, real.sha256
+
+        def classify(self, items: Any, explain: bool = True) -> Any:
+            key = (len(items), explain)
+            if key not in cached:
+                cached[key] = real.classify(items, explain=explain)
+            return cached[key]
+
+    state.models.current = Stub()
     return app
 
 
@@ -770,6 +794,23 @@ def summarise_rounds(rounds: list[tuple[Load, Load]]) -> dict[str, Any]:
     }
 
 
+def stub_against_empty(args: argparse.Namespace, stub: Server, empty: Server) -> dict[str, Any]:
+    """Single items on wiretag with a stub model against the empty endpoint (alternated):
+    the service's own share of the ratio, with the model's work taken out."""
+    one, _ = _bodies()
+    c, secs, t = args.connections, args.seconds, args.wrk_threads
+    check_answer(stub, one, 1)
+    run_load(stub.url + "/v1/classify", one, c, min(secs, 3), t)
+    rounds = [
+        (
+            timed_load(empty, empty.url + "/v1/classify", one, c, secs, t),
+            timed_load(stub, stub.url + "/v1/classify", one, c, secs, t),
+        )
+        for _ in range(args.rounds)
+    ]
+    return summarise_rounds(rounds)["single_item"]
+
+
 def slow_and_long(args: argparse.Namespace, wt: Server) -> dict[str, Any]:
     """The long load and the slow-client table for one server."""
     one, _ = _bodies()
@@ -842,6 +883,10 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
             pairs[tag] = (wt, empty)
         for tag, found in throughput(args, pairs).items():
             report[tag] = {"root": str(roots[tag])} | found
+        if args.stub:
+            env = _env(args, log_dir / "after")
+            with serve("after-stub", "bench_service:stub_app()", env, log_dir, extra) as stub:
+                report["after"]["stub_model"] = stub_against_empty(args, stub, pairs["after"][1])
         for tag, (wt, _) in pairs.items():
             report[tag] |= slow_and_long(args, wt)
     if args.mlserver:
@@ -879,6 +924,12 @@ def human(report: dict[str, Any]) -> str:
             f"  batches of 100: {b['evidence']['items_per_s']} items/s with evidence, "
             f"{b['no_evidence']['items_per_s']} without",
         ]
+        if "stub_model" in r:
+            st = r["stub_model"]
+            lines.append(
+                f"  with a stub model: {st['wiretag_rps']:.0f} req/s, {st['wiretag_worker_cpu_us']}"
+                f" us/request; empty endpoint {st['empty_rps']:.0f} (ratio {100 * st['ratio']:.0f} %)"
+            )
         for row in r.get("slow_clients", []):
             lines.append(
                 f"  {row['slow_connections']:4d} slow clients: {row['answered']} answered, "
@@ -919,6 +970,9 @@ def main(argv: list[str] | None = None) -> int:
         "--mlserver", action="store_true", help="also MLServer (installed under bench/)"
     )
     parser.add_argument("--skip-inprocess", action="store_true", help="no in-process timing")
+    parser.add_argument(
+        "--stub", action="store_true", help="also wiretag with a stub model vs the empty endpoint"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="2 s runs, 1 round, no long load, 5 s rows"
     )
