@@ -10,7 +10,9 @@
 #   docker run -d --no-healthcheck -v wiretag-data:/data wiretag python -m poller
 #
 # The service listens on 0.0.0.0 in the container and refuses to start without
-# WIRETAG_API_KEYS.  compose.yaml runs both programs against PostgreSQL.
+# WIRETAG_API_KEYS.  It is served directly by gunicorn with gevent workers (see
+# gunicorn.conf.py), so clients that send slowly park a greenlet instead of a worker and
+# gunicorn's own refusals answer JSON.  compose.yaml runs both programs against PostgreSQL.
 
 # Both stages must use the same interpreter path, or the copied venv breaks: one ARG.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

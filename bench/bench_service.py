@@ -1,29 +1,39 @@
 """Load benchmark of the HTTP service, against an empty Flask endpoint served the same way.
 
-    .venv/bin/python bench/bench_service.py            # full run (about 2 minutes)
-    .venv/bin/python bench/bench_service.py --quick    # a few seconds per figure
+    .venv/bin/python bench/bench_service.py                         # this checkout
+    .venv/bin/python bench/bench_service.py --baseline ../main      # and main's, same run
+    .venv/bin/python bench/bench_service.py --mlserver              # and MLServer
+    .venv/bin/python bench/bench_service.py --quick                 # a few seconds a figure
 
-Starts two gunicorns with the same ``gunicorn.conf.py`` and WIRETAG_ settings: one serves
-wiretag (``service:create_app()``), the other an empty Flask endpoint that parses the JSON
-body and returns a constant (``bench_service:empty_app()``).  It measures, in one run:
+For this checkout (and, with ``--baseline``, another one, its own gunicorn.conf.py and
+code), it starts gunicorn serving wiretag (``service:create_app()``) and gunicorn serving
+an empty Flask endpoint that parses the JSON body and returns a constant
+(``bench_service:empty_app()``), with the same config, worker class and count.  Runs
+alternate over all servers, so a change in the machine's load weighs on each alike:
 
-* req/s of ``POST /v1/classify`` with one RSS-size item, against the empty endpoint;
-* p50 / p99 latency at 16 concurrent connections;
-* items/s with batches of 100;
-* memory per worker (RSS, and PSS, which shares the preloaded model fairly);
-* a long load (60 s by default) at 16 connections, counting errors.
+* req/s, p50/p99 and worker CPU per request of ``POST /v1/classify`` with one RSS item, and
+  the empty endpoint's (the ratio of the two);
+* items/s of batches of 100 RSS items, with evidence and with ``?explain=false``;
+* the slow-client table: normal requests (20 a second) while 0/16/64/256 connections
+  trickle header lines or a body (60 s a row by default): answered, failed, p50/p99;
+* microseconds per classify request in process (Flask, no HTTP), with the real model and
+  with a stub that returns the real model's results at no cost: the service's own share;
+* with ``--mlserver``: MLServer (and mlserver-sklearn, installed by this script into
+  ``bench/.mlserver-venv``) serving the same pipeline's predict_proba, single items and
+  batches of 100, against wiretag's items/s with evidence;
+* with ``--stub``: single items on wiretag with a stub model (the real model's answer at
+  no cost) against the empty endpoint, so the service's own share of the ratio shows;
+* memory per worker, and an optional long load (``--load-seconds``).
 
-The results go to stdout as JSON, a human summary to stderr.
-
-The load generator is ``wrk`` (``apt-get install wrk`` on Debian/Ubuntu, ``brew install
-wrk`` on macOS): written in C, it is not the bottleneck.  Without it, a bounded Python
-client (threads, raw HTTP/1.1 on sockets) is used, and the summary says so: its own CPU
-use then weighs on the figures.
+The results go to stdout as JSON, a human summary to stderr.  The load generator is
+``wrk`` (``apt-get install wrk``); without it a bounded Python client is used, whose own
+CPU use then weighs on the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -77,6 +87,28 @@ def empty_app() -> Any:
     return app
 
 
+def stub_app() -> Any:
+    """wiretag with a stub model that answers the real model's results for the bench item at
+    no cost: served the same way, it shows what the service itself costs per request."""
+    from service import create_app
+
+    app = create_app()
+    state = app.extensions["wiretag"]
+    real, cached = state.models.current, {}
+
+    class Stub:
+        version, sha256 = real.version, real.sha256
+
+        def classify(self, items: Any, explain: bool = True) -> Any:
+            key = (len(items), explain)
+            if key not in cached:
+                cached[key] = real.classify(items, explain=explain)
+            return cached[key]
+
+    state.models.current = Stub()
+    return app
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -123,23 +155,24 @@ def timed_load(
 
 @contextmanager
 def serve(
-    name: str, app: str, env: dict[str, str], log_dir: Path, extra: list[str]
+    name: str, app: str, env: dict[str, str], log_dir: Path, extra: list[str], root: Path = ROOT
 ) -> Iterator[Server]:
-    """Start gunicorn for ``app`` with wiretag's config; stop it (SIGTERM) afterwards."""
+    """Start gunicorn for ``app`` with the config of the checkout at ``root`` (its code first
+    on the path); stop it (SIGTERM) afterwards."""
     port = free_port()
-    env = {**env, "WIRETAG_BIND": f"127.0.0.1:{port}"}
+    env = {**env, "WIRETAG_BIND": f"127.0.0.1:{port}", "PYTHONPATH": str(root)}
     errors = (log_dir / f"{name}.log").open("wb")
     process = subprocess.Popen(
         [
             str(GUNICORN),
             "-c",
-            str(ROOT / "gunicorn.conf.py"),
+            str(root / "gunicorn.conf.py"),
             "--pythonpath",
             str(ROOT / "bench"),
             *extra,
             app,
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,  # the access log: one JSON line per request
         stderr=errors,
@@ -331,6 +364,140 @@ def run_load(url: str, body: bytes, connections: int, seconds: float, threads: i
     return python_load(url, body, connections, seconds)
 
 
+# -- slow clients ----------------------------------------------------------------------
+
+SLOW_HEAD = "POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+
+class Trickle:
+    """``count`` connections that each send a request a few bytes at a time, for ``seconds``.
+
+    Half of them trickle header lines (one every ``every`` seconds, never ending the head),
+    the other half send a complete head announcing a 1 MB body and then trickle the body.
+    A connection the server drops is opened again, so the pressure stays on (bounded by the
+    deadline).  Runs in one thread: slow clients cost the load generator almost nothing.
+    """
+
+    def __init__(self, port: int, count: int, seconds: float, every: float = 1.0) -> None:
+        self.port, self.count, self.seconds, self.every = port, count, seconds, every
+        self.reconnects = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _open(self, slot: int) -> socket.socket | None:
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2.0)
+            head = SLOW_HEAD
+            if slot % 2:  # a body trickler: the head is complete, the body never is
+                head += "Content-Length: 1000000\r\n\r\n"
+            s.sendall(head.encode())
+            return s
+        except OSError:
+            return None
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        socks = [self._open(i) for i in range(self.count)]
+        while time.monotonic() < deadline:
+            time.sleep(self.every)
+            for i, s in enumerate(socks):
+                chunk = b'{"title": "' if i % 2 else f"X-Slow-{i}: 1\r\n".encode()
+                try:
+                    if s is None:
+                        raise OSError("not connected")
+                    s.sendall(chunk)
+                except OSError:
+                    if s is not None:
+                        s.close()
+                    socks[i] = self._open(i)
+                    self.reconnects += 1
+        for s in socks:
+            if s is not None:
+                s.close()
+
+    def __enter__(self) -> Trickle:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join(timeout=self.seconds + 30)
+
+
+@dataclass
+class Probe:
+    """Normal classify requests sent at a steady rate while slow clients hold connections."""
+
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def row(self, slow: int, seconds: float, reconnects: int) -> dict[str, Any]:
+        """One line of the slow-client table."""
+        ordered = sorted(self.latencies)
+
+        def pct(q: float) -> float | None:
+            if not ordered:
+                return None
+            return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+        return {
+            "slow_connections": slow,
+            "seconds": seconds,
+            "answered": len(ordered),
+            "failed": len(self.failures),
+            "p50_ms": pct(0.5),
+            "p99_ms": pct(0.99),
+            "max_ms": round(1000 * ordered[-1], 1) if ordered else None,
+            "slow_reconnects": reconnects,
+            "first_failures": sorted(set(self.failures))[:3],
+        }
+
+
+def probe(
+    port: int, body: bytes, seconds: float, rate: float = 20.0, timeout: float = 5.0
+) -> Probe:
+    """Send ``rate`` classify requests a second for ``seconds`` (each on its own thread,
+    each with ``timeout``); a refusal, a timeout or a non-200 counts as a failure."""
+    result, lock = Probe(), threading.Lock()
+
+    def one() -> None:
+        start = time.perf_counter()
+        try:
+            status, _ = raw_request(port, "POST", "/v1/classify", body, timeout=timeout)
+            error = None if status == 200 else f"status {status}"
+        except OSError as exc:
+            error = type(exc).__name__
+        with lock:
+            if error is None:
+                result.latencies.append(time.perf_counter() - start)
+            else:
+                result.failures.append(error)
+
+    threads = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and len(threads) < rate * seconds:
+        t = threading.Thread(target=one, daemon=True)
+        t.start()
+        threads.append(t)
+        time.sleep(1.0 / rate)
+    for t in threads:
+        t.join(timeout=timeout + 5)
+    return result
+
+
+def slow_client_table(
+    server: Server, body: bytes, counts: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    """p50/p99 and failures of normal requests while 0, 16, 64, 256 slow clients trickle."""
+    port = int(server.url.rsplit(":", 1)[1])
+    rows = []
+    for count in counts:
+        with Trickle(port, count, seconds) as slow:
+            time.sleep(min(2.0, seconds / 4))  # let the slow clients take their places
+            found = probe(port, body, seconds - min(2.0, seconds / 4))
+        rows.append(found.row(count, seconds, slow.reconnects))
+        time.sleep(1.0)  # let the server drop the last slow connections
+    return rows
+
+
 def memory(server: Server) -> list[dict[str, Any]]:
     """RSS and PSS (MiB) of each worker; PSS splits the preloaded model between them."""
     rows = []
@@ -356,39 +523,381 @@ def check_answer(server: Server, body: bytes, expect: int) -> None:
         raise SystemExit(f"{server.name}: expected {expect} results, got {answer[:300]!r}")
 
 
-def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    """Every figure of the benchmark, in one run."""
+# -- in process: microseconds per request, with the real model and with a stub ------------
+
+INPROCESS = r"""
+import io, json, sys, time
+from pathlib import Path
+from werkzeug.test import EnvironBuilder
+from service import create_app
+from settings import Settings
+
+bodies = json.loads(sys.argv[1])
+app = create_app(Settings(data_dir=Path(sys.argv[2])))
+state = app.extensions["wiretag"]
+real = state.models.current
+
+class Stub:
+    # answers with results the real model computed once: what is left is the service's cost
+    def __init__(self, model):
+        self.model, self.version, self.sha256, self.cached = model, model.version, model.sha256, {}
+    def classify(self, items, explain=True):
+        key = (len(items), explain)
+        if key not in self.cached:
+            self.cached[key] = self.model.classify(items, explain=explain)
+        return self.cached[key]
+
+def per_request(path, body, rounds):
+    environ = EnvironBuilder(path=path, method="POST", data=body,
+                             content_type="application/json").get_environ()
+    def call():
+        env = dict(environ, **{"wsgi.input": io.BytesIO(body)})
+        out = b"".join(app(env, lambda status, headers: None))
+        assert out.startswith(b'{"model"'), out[:200]
+    for _ in range(20):
+        call()
+    best = []
+    for _ in range(5):  # best of 5 repeats: the least disturbed by the machine's other work
+        start = time.perf_counter()
+        for _ in range(rounds):
+            call()
+        best.append((time.perf_counter() - start) / rounds * 1e6)
+    return min(best)
+
+found = {}
+for name, model in (("real", real), ("stub", Stub(real))):
+    state.models.current = model
+    for case, (path, body, rounds) in bodies.items():
+        found[f"{name}_{case}"] = round(per_request(path, body.encode(), rounds), 1)
+print(json.dumps(found))
+"""
+
+
+def in_process(root: Path, tmp: Path) -> dict[str, float]:
+    """µs per classify request through Flask (no HTTP, no gunicorn), real model and stub,
+    for the checkout at ``root``."""
+    one = json.dumps(RSS_ITEM)
+    batch = json.dumps({"items": [{**RSS_ITEM, "id": f"rss-{i}"} for i in range(100)]})
+    bodies = {
+        "one": ["/v1/classify", one, 400],
+        "one_no_evidence": ["/v1/classify?explain=false", one, 400],
+        "batch100": ["/v1/classify", batch, 10],
+        "batch100_no_evidence": ["/v1/classify?explain=false", batch, 10],
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIRETAG_")}
+    env["PYTHONPATH"] = str(root)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    done = subprocess.run(
+        [sys.executable, "-c", INPROCESS, json.dumps(bodies), str(tmp / f"inproc-{root.name}")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# -- MLServer, serving the same pipeline's predict_proba ----------------------------------
+
+MLSERVER_VENV = ROOT / "bench" / ".mlserver-venv"
+
+
+def mlserver_install() -> Path | str:
+    """MLServer (and mlserver-sklearn) in a venv of its own under bench/ (git ignores it),
+    with this project's scikit-learn version; the venv's python, or why it failed."""
+    python = MLSERVER_VENV / "bin" / "python"
+    if (MLSERVER_VENV / "bin" / "mlserver").exists():
+        return python
+    import sklearn  # the version the artifact was saved with
+
+    steps = [
+        [sys.executable, "-m", "venv", str(MLSERVER_VENV)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "mlserver",
+            "mlserver-sklearn",
+            f"scikit-learn=={sklearn.__version__}",
+            "snowballstemmer",
+            # uvloop 0.22 refuses asyncio.get_event_loop() without a loop, which MLServer's
+            # parallel inference workers call at start: they die, and no model loads
+            "uvloop<0.22",
+        ],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=1800)
+        if done.returncode:
+            return f"{' '.join(step[:4])}: {done.stderr.strip()[-800:]}"
+    return python
+
+
+@contextmanager
+def mlserver(python: Path, tmp: Path) -> Iterator[str]:
+    """MLServer on 127.0.0.1 serving model/wiretag.joblib's predict_proba, with 2 parallel
+    inference workers (as wiretag has 2 gunicorn workers)."""
+    models = tmp / "mlserver-models" / "wiretag"
+    models.mkdir(parents=True)
+    shutil.copy(ROOT / "model" / "wiretag.joblib", models / "model.joblib")
+    (models / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "wiretag",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib"},
+            }
+        )
+    )
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    (tmp / "mlserver-models" / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": http,
+                "grpc_port": grpc,
+                "metrics_port": metrics,
+                "parallel_workers": 2,  # as many inference processes as wiretag has workers
+            }
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the pipeline's tokenizer is ours
+    log = (tmp / "mlserver.log").open("wb")
+    process = subprocess.Popen(
+        [str(python.parent / "mlserver"), "start", str(tmp / "mlserver-models")],
+        cwd=tmp,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{http}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"mlserver exited: {(tmp / 'mlserver.log').read_text()[-2000:]}")
+            try:
+                if raw_request(http, "GET", "/v2/models/wiretag/ready", b"", 2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise SystemExit("mlserver: not ready after 120 s")
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def mlserver_body(count: int) -> bytes:
+    """A V2 inference request: ``count`` RSS items as the text the pipeline reads."""
+    sys.path.insert(0, str(ROOT))
+    from model import compose
+
+    text = compose(RSS_ITEM["title"], RSS_ITEM["summary"])
+    return json.dumps(
+        {
+            "inputs": [
+                {"name": "text", "shape": [count], "datatype": "BYTES", "data": [text] * count}
+            ],
+            "outputs": [{"name": "predict_proba"}],
+        }
+    ).encode()
+
+
+# -- the whole run ------------------------------------------------------------------------
+
+
+def _env(args: argparse.Namespace, log_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIRETAG_")}
     env.update({"WIRETAG_DATA_DIR": str(log_dir / "data"), "WIRETAG_WORKERS": str(args.workers)})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each gunicorn makes its own
+    return env
+
+
+def _bodies() -> tuple[bytes, bytes]:
     one = json.dumps(RSS_ITEM).encode()
     batch = json.dumps({"items": [{**RSS_ITEM, "id": f"rss-{i}"} for i in range(100)]}).encode()
+    return one, batch
+
+
+def throughput(args: argparse.Namespace, pairs: dict[str, tuple[Server, Server]]) -> dict[str, Any]:
+    """For each (wiretag, empty endpoint) pair: single items against the empty endpoint, then
+    batches of 100 with and without evidence; every run alternates over the pairs, so a
+    change in the machine's load weighs on all of them alike."""
+    one, batch = _bodies()
     c, secs, t = args.connections, args.seconds, args.wrk_threads
-    extra = args.gunicorn_args.split()
-    with (
-        serve("wiretag", "service:create_app()", env, log_dir, extra) as wt,
-        serve("empty", "bench_service:empty_app()", env, log_dir, extra) as empty,
-    ):
+    for wt, empty in pairs.values():
         check_answer(wt, one, 1)
         check_answer(wt, batch, 100)
         check_answer(empty, one, 0)
-        classify_url = wt.url + "/v1/classify" + ("?explain=false" if args.no_explain else "")
-        empty_url = empty.url + "/v1/classify"
-        run_load(classify_url, one, c, min(secs, 3), t)  # warm up both
-        run_load(empty_url, one, c, min(secs, 3), t)
-        # alternate the two, so a noisy neighbour on the machine weighs on both alike
-        rounds = [
-            (
-                timed_load(empty, empty_url, one, c, secs, t),
-                timed_load(wt, classify_url, one, c, secs, t),
+        run_load(wt.url + "/v1/classify", one, c, min(secs, 3), t)  # warm up
+        run_load(empty.url + "/v1/classify", one, c, min(secs, 3), t)
+    rounds: dict[str, list[tuple[Load, Load]]] = {tag: [] for tag in pairs}
+    for _ in range(args.rounds):
+        for tag, (wt, empty) in pairs.items():
+            rounds[tag].append(
+                (
+                    timed_load(empty, empty.url + "/v1/classify", one, c, secs, t),
+                    timed_load(wt, wt.url + "/v1/classify", one, c, secs, t),
+                )
             )
-            for _ in range(args.rounds)
-        ]
-        batches = timed_load(wt, classify_url, batch, c, secs, t)
-        mem = {"wiretag": memory(wt), "empty": memory(empty)}
-        soak = timed_load(wt, classify_url, one, c, args.load_seconds, t)
-        mem_after = memory(wt)
-    return summarise(args, rounds, batches, soak, mem, mem_after)
+    found: dict[str, Any] = {tag: summarise_rounds(rounds[tag]) for tag in pairs}
+    for case, query in (("evidence", ""), ("no_evidence", "?explain=false")):
+        for tag, (wt, _) in pairs.items():
+            load = timed_load(wt, wt.url + "/v1/classify" + query, batch, c, secs, t)
+            found[tag].setdefault("batch_100", {})[case] = batch_figures(load)
+    for tag, (wt, empty) in pairs.items():
+        found[tag]["memory"] = {"wiretag": memory(wt), "empty": memory(empty)}
+    return found
+
+
+def batch_figures(load: Load) -> dict[str, Any]:
+    """items/s and latency of a batch-of-100 run."""
+    return {
+        "items_per_s": round(load.rps * 100),
+        "rps": round(load.rps, 1),
+        "p99_ms": round(load.p99_ms, 1),
+        "worker_cpu_us_per_item": None
+        if load.server_cpu_us is None
+        else round(load.server_cpu_us / 100, 1),
+        "errors": load.errors,
+    }
+
+
+def summarise_rounds(rounds: list[tuple[Load, Load]]) -> dict[str, Any]:
+    """Medians over the alternated empty/wiretag rounds."""
+    empty_rps = statistics.median(e.rps for e, _ in rounds)
+    wiretag_rps = statistics.median(w.rps for _, w in rounds)
+    return {
+        "single_item": {
+            "empty_rps": round(empty_rps, 1),
+            "wiretag_rps": round(wiretag_rps, 1),
+            "ratio": round(wiretag_rps / empty_rps, 3),
+            "wiretag_p50_ms": round(statistics.median(w.p50_ms for _, w in rounds), 2),
+            "wiretag_p99_ms": round(statistics.median(w.p99_ms for _, w in rounds), 2),
+            "empty_p99_ms": round(statistics.median(e.p99_ms for e, _ in rounds), 2),
+            "wiretag_worker_cpu_us": _median_of(w.server_cpu_us for _, w in rounds),
+            "empty_worker_cpu_us": _median_of(e.server_cpu_us for e, _ in rounds),
+            "errors": sum(w.errors for _, w in rounds),
+        },
+        "runs": [[asdict(e), asdict(w)] for e, w in rounds],
+    }
+
+
+def stub_against_empty(args: argparse.Namespace, stub: Server, empty: Server) -> dict[str, Any]:
+    """Single items on wiretag with a stub model against the empty endpoint (alternated):
+    the service's own share of the ratio, with the model's work taken out."""
+    one, _ = _bodies()
+    c, secs, t = args.connections, args.seconds, args.wrk_threads
+    check_answer(stub, one, 1)
+    run_load(stub.url + "/v1/classify", one, c, min(secs, 3), t)
+    rounds = [
+        (
+            timed_load(empty, empty.url + "/v1/classify", one, c, secs, t),
+            timed_load(stub, stub.url + "/v1/classify", one, c, secs, t),
+        )
+        for _ in range(args.rounds)
+    ]
+    return summarise_rounds(rounds)["single_item"]
+
+
+def slow_and_long(args: argparse.Namespace, wt: Server) -> dict[str, Any]:
+    """The long load and the slow-client table for one server."""
+    one, _ = _bodies()
+    found: dict[str, Any] = {}
+    if args.load_seconds > 0:
+        soak = timed_load(
+            wt, wt.url + "/v1/classify", one, args.connections, args.load_seconds, args.wrk_threads
+        )
+        found["load"] = {
+            "seconds": round(soak.seconds, 1),
+            "requests": soak.requests,
+            "errors": soak.errors,
+            "rps": round(soak.rps, 1),
+            "p99_ms": round(soak.p99_ms, 2),
+        }
+    counts = [int(x) for x in args.slow_clients.split(",") if x]
+    if counts:
+        found["slow_clients"] = slow_client_table(wt, one, counts, args.slow_seconds)
+    return found
+
+
+def compare_mlserver(
+    args: argparse.Namespace, log_dir: Path, wiretag: dict[str, Any]
+) -> dict[str, Any]:
+    """items/s of MLServer serving predict_proba, single items and batches of 100, against
+    wiretag's with evidence (same connections and length)."""
+    python = mlserver_install()
+    if isinstance(python, str):
+        return {"installed": False, "error": python}
+    c, secs, t = args.connections, args.seconds, args.wrk_threads
+    with mlserver(python, log_dir) as url:
+        infer = url + "/v2/models/wiretag/infer"
+        run_load(infer, mlserver_body(1), c, min(secs, 3), t)
+        single = run_load(infer, mlserver_body(1), c, secs, t)
+        batch = run_load(infer, mlserver_body(100), c, secs, t)
+    ours_single = wiretag["single_item"]["wiretag_rps"]
+    ours_batch = wiretag["batch_100"]["evidence"]["items_per_s"]
+    return {
+        "installed": True,
+        "single_items_per_s": round(single.rps, 1),
+        "single_p99_ms": round(single.p99_ms, 2),
+        "batch100_items_per_s": round(batch.rps * 100),
+        "errors": single.errors + batch.errors,
+        "wiretag_over_mlserver_single": round(ours_single / single.rps, 2) if single.rps else None,
+        "wiretag_over_mlserver_batch100_with_evidence": round(ours_batch / (batch.rps * 100), 2)
+        if batch.rps
+        else None,
+    }
+
+
+def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    """Every figure of the benchmark, this checkout and (with --baseline) another, in one run."""
+    tool = "wrk" if shutil.which("wrk") else "python"
+    report: dict[str, Any] = {"settings": vars(args) | {"tool": tool}}
+    roots = {"after": ROOT} | ({"before": Path(args.baseline).resolve()} if args.baseline else {})
+    if not args.skip_inprocess:
+        report["in_process_us"] = {tag: in_process(root, log_dir) for tag, root in roots.items()}
+    extra = args.gunicorn_args.split()
+    with contextlib.ExitStack() as stack:
+        pairs = {}
+        for tag, root in roots.items():
+            env = _env(args, log_dir / tag)
+            (log_dir / tag).mkdir(parents=True, exist_ok=True)
+            wt = stack.enter_context(
+                serve(f"{tag}-wiretag", "service:create_app()", env, log_dir, extra, root)
+            )
+            empty = stack.enter_context(
+                serve(f"{tag}-empty", "bench_service:empty_app()", env, log_dir, extra, root)
+            )
+            pairs[tag] = (wt, empty)
+        for tag, found in throughput(args, pairs).items():
+            report[tag] = {"root": str(roots[tag])} | found
+        if args.stub:
+            env = _env(args, log_dir / "after")
+            with serve("after-stub", "bench_service:stub_app()", env, log_dir, extra) as stub:
+                report["after"]["stub_model"] = stub_against_empty(args, stub, pairs["after"][1])
+        for tag, (wt, _) in pairs.items():
+            report[tag] |= slow_and_long(args, wt)
+    if args.mlserver:
+        report["mlserver"] = compare_mlserver(args, log_dir, report["after"])
+    report["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "loadavg_before": args.loadavg_before,
+        "loadavg_after": round(os.getloadavg()[0], 2),
+    }
+    return report
 
 
 def _median_of(values: Iterator[float | None]) -> float | None:
@@ -396,98 +905,43 @@ def _median_of(values: Iterator[float | None]) -> float | None:
     return round(statistics.median(present), 1) if present else None
 
 
-def summarise(
-    args: argparse.Namespace,
-    rounds: list[tuple[Load, Load]],
-    batches: Load,
-    soak: Load,
-    mem: dict[str, Any],
-    mem_after: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """The JSON report: medians over the alternated rounds, plus every raw run."""
-    empty_rps = statistics.median(e.rps for e, _ in rounds)
-    wiretag_rps = statistics.median(w.rps for _, w in rounds)
-    return {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "loadavg_before": args.loadavg_before,
-            "loadavg_after": round(os.getloadavg()[0], 2),
-        },
-        "settings": {
-            "workers": args.workers,
-            "connections": args.connections,
-            "seconds_per_run": args.seconds,
-            "rounds": args.rounds,
-            "load_seconds": args.load_seconds,
-            "tool": rounds[0][1].tool,
-            "gunicorn_args": args.gunicorn_args,
-            "explain": not args.no_explain,
-        },
-        "single_item": {
-            "empty_rps": round(empty_rps, 1),
-            "wiretag_rps": round(wiretag_rps, 1),
-            "ratio": round(wiretag_rps / empty_rps, 3),
-            "wiretag_p50_ms": round(statistics.median(w.p50_ms for _, w in rounds), 2),
-            "wiretag_p99_ms": round(statistics.median(w.p99_ms for _, w in rounds), 2),
-            "empty_p50_ms": round(statistics.median(e.p50_ms for e, _ in rounds), 2),
-            "empty_p99_ms": round(statistics.median(e.p99_ms for e, _ in rounds), 2),
-            # CPU time per request: what the rates would be on an idle machine
-            "wiretag_worker_cpu_us": _median_of(w.server_cpu_us for _, w in rounds),
-            "empty_worker_cpu_us": _median_of(e.server_cpu_us for e, _ in rounds),
-            "client_cpu_us": _median_of(w.client_cpu_us for _, w in rounds),
-        },
-        "batch_100": {
-            "rps": round(batches.rps, 1),
-            "items_per_s": round(batches.rps * 100),
-            "p50_ms": round(batches.p50_ms, 2),
-            "p99_ms": round(batches.p99_ms, 2),
-            "errors": batches.errors,
-        },
-        "memory": {**mem, "wiretag_after_load": mem_after},
-        "load": {
-            "seconds": round(soak.seconds, 1),
-            "requests": soak.requests,
-            "errors": soak.errors,
-            "rps": round(soak.rps, 1),
-            "p50_ms": round(soak.p50_ms, 2),
-            "p99_ms": round(soak.p99_ms, 2),
-        },
-        "runs": [[asdict(e), asdict(w)] for e, w in rounds],
-    }
-
-
 def human(report: dict[str, Any]) -> str:
     """A few lines for a person."""
-    s, b, load = report["single_item"], report["batch_100"], report["load"]
-    workers = report["memory"]["wiretag"]
-    tool = report["settings"]["tool"]
     lines = [
-        f"load generator: {tool}"
-        + (
-            ""
-            if tool == "wrk"
-            else " (install wrk for figures that do not include the client's own CPU use)"
-        ),
-        f"one RSS item, {report['settings']['connections']} connections, "
-        f"{report['settings']['workers']} workers"
-        + ("" if report["settings"]["explain"] else ", ?explain=false")
-        + ":",
-        f"  wiretag {s['wiretag_rps']:.0f} req/s vs empty endpoint {s['empty_rps']:.0f} req/s"
-        f" = {100 * s['ratio']:.0f} % (aim >= 70 %)",
-        f"  latency p50 {s['wiretag_p50_ms']} ms, p99 {s['wiretag_p99_ms']} ms (aim p99 <= 10 ms);"
-        f" empty endpoint p50 {s['empty_p50_ms']} ms, p99 {s['empty_p99_ms']} ms",
-        f"  worker CPU per request: wiretag {s['wiretag_worker_cpu_us']} us, empty endpoint"
-        f" {s['empty_worker_cpu_us']} us; load generator {s['client_cpu_us']} us",
-        f"batches of 100: {b['items_per_s']} items/s ({b['rps']} req/s, p99 {b['p99_ms']} ms)",
-        "memory per worker: "
-        + ", ".join(f"RSS {w['rss_mib']} MiB / PSS {w['pss_mib']} MiB" for w in workers),
-        f"load: {load['requests']} requests in {load['seconds']} s, {load['errors']} errors"
-        f" ({load['rps']} req/s, p99 {load['p99_ms']} ms)",
-        "machine load average (1 min) before/after: "
-        f"{report['machine']['loadavg_before']} / {report['machine']['loadavg_after']}"
-        " (other work on the machine lowers every rate)",
+        f"load generator: {report['settings']['tool']}, "
+        f"{report['settings']['connections']} connections, {report['settings']['workers']} workers"
     ]
+    for tag in ("before", "after"):
+        if tag not in report:
+            continue
+        r = report[tag]
+        s, b = r["single_item"], r["batch_100"]
+        lines += [
+            f"{tag} ({r['root']}):",
+            f"  one RSS item: {s['wiretag_rps']:.0f} req/s, p99 {s['wiretag_p99_ms']} ms, worker CPU "
+            f"{s['wiretag_worker_cpu_us']} us/request; empty endpoint {s['empty_rps']:.0f} req/s "
+            f"(ratio {100 * s['ratio']:.0f} %)",
+            f"  batches of 100: {b['evidence']['items_per_s']} items/s with evidence, "
+            f"{b['no_evidence']['items_per_s']} without",
+        ]
+        if "stub_model" in r:
+            st = r["stub_model"]
+            lines.append(
+                f"  with a stub model: {st['wiretag_rps']:.0f} req/s, {st['wiretag_worker_cpu_us']}"
+                f" us/request; empty endpoint {st['empty_rps']:.0f} (ratio {100 * st['ratio']:.0f} %)"
+            )
+        for row in r.get("slow_clients", []):
+            lines.append(
+                f"  {row['slow_connections']:4d} slow clients: {row['answered']} answered, "
+                f"{row['failed']} failed, p99 {row['p99_ms']} ms"
+            )
+    for tag, found in report.get("in_process_us", {}).items():
+        lines.append(
+            f"in process ({tag}), us per request: "
+            + ", ".join(f"{k} {v}" for k, v in found.items())
+        )
+    if "mlserver" in report:
+        lines.append(f"MLServer: {json.dumps(report['mlserver'])}")
     return "\n".join(lines)
 
 
@@ -496,31 +950,46 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run")
     parser.add_argument("--rounds", type=int, default=3, help="alternated empty/wiretag runs")
-    parser.add_argument("--load-seconds", type=float, default=60.0, help="the long load's length")
+    parser.add_argument("--load-seconds", type=float, default=60.0, help="the long load (0: none)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="WIRETAG_WORKERS for both servers")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument(
-        "--no-explain", action="store_true", help="classify with ?explain=false (no evidence)"
+        "--gunicorn-args", default="", help="extra gunicorn options for every server"
     )
     parser.add_argument(
-        "--gunicorn-args", default="", help="extra gunicorn options for both servers (to compare)"
+        "--baseline", help="another checkout (say, main's) measured in the same run"
     )
-    parser.add_argument("--quick", action="store_true", help="2 s runs, 1 round, 5 s load")
+    parser.add_argument(
+        "--slow-clients", default="0,16,64,256", help="slow connections per row ('' for none)"
+    )
+    parser.add_argument(
+        "--slow-seconds", type=float, default=60.0, help="each slow-client row's length"
+    )
+    parser.add_argument(
+        "--mlserver", action="store_true", help="also MLServer (installed under bench/)"
+    )
+    parser.add_argument("--skip-inprocess", action="store_true", help="no in-process timing")
+    parser.add_argument(
+        "--stub", action="store_true", help="also wiretag with a stub model vs the empty endpoint"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="2 s runs, 1 round, no long load, 5 s rows"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.rounds, args.load_seconds = 2.0, 1, 5.0
+        args.seconds, args.rounds, args.load_seconds, args.slow_seconds = 2.0, 1, 0.0, 5.0
     if not shutil.which("wrk"):
         print("wrk not found (apt-get install wrk): using the Python client", file=sys.stderr)
     args.loadavg_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="wiretag-bench-") as tmp:
         try:
             report = measure(args, Path(tmp))
-        except SystemExit:
+        except (SystemExit, subprocess.CalledProcessError):
             for log in Path(tmp).glob("*.log"):
                 print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
             raise
-    json.dump(report, sys.stdout, indent=2)
+    json.dump(report, sys.stdout, indent=2, default=str)
     print(file=sys.stdout)
     print(human(report), file=sys.stderr)
     return 0

@@ -1,7 +1,7 @@
 """``python -m model classify [--model DIR] < items.jsonl > out.jsonl``
 
-Input: one JSON object per line, ``{"id", "title", "text"}`` (``"summary"`` is accepted for
-``"text"``).  Output: one line per good input line, ``{"id", "labels", "scores", "evidence"}``.
+Input: one JSON object per line, an item as the HTTP service takes it: ``{"id", "title",
+"text"}`` (``"summary"`` is accepted for ``"text"``; see ``common/items.py``).  Output: one line per good input line, ``{"id", "labels", "scores", "evidence"}``.
 A bad line is reported on stderr with its line number; the good lines are still written,
 and the exit status is 1 if any line was bad (2 if the model cannot be loaded).
 """
@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from typing import IO
 
 from common import cli
+from common.items import ItemError
+from common.items import parse_item as parse_shape
 from model import Item, ModelError, load
 
 BATCH = 256
@@ -27,21 +29,10 @@ class LineError(ValueError):
 def parse_item(raw: str) -> Item:
     """Turn one JSON line into an :class:`Item`, or raise :class:`LineError`."""
     try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise LineError(f"invalid JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise LineError("a line must be a JSON object")
-    item_id = obj.get("id")
-    title = obj.get("title", "")
-    text = obj.get("text", obj.get("summary", ""))
-    if item_id is not None and not isinstance(item_id, str | int):
-        raise LineError('"id" must be a string or a number')
-    if not isinstance(title, str) or not isinstance(text, str):
-        raise LineError('"title" and "text" must be strings')
-    if not title.strip() and not text.strip():
-        raise LineError('the item has neither "title" nor "text"')
-    return Item(None if item_id is None else str(item_id), title, text)
+        item = parse_shape(raw)
+    except ItemError as exc:
+        raise LineError(exc.message) from None
+    return Item(item.id, item.title or "", item.body)
 
 
 def _batches(lines: IO[str], errors: IO[str]) -> Iterator[tuple[list[Item], int]]:

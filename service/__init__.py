@@ -16,13 +16,13 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import Any
 
+import msgspec
 from flask import Flask, Response, g, request
 
 from model import Model
-from service import api, errors, ops, web
+from service import api, errors, openapi, ops, web
 from service.errors import ServiceError, UnsafeExposure
 from service.metrics import Metrics
 from service.security import check_exposure, require_key
@@ -37,7 +37,6 @@ __all__ = [
     "reload_model",
 ]
 
-OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -69,7 +68,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         metrics=metrics,
         models=ModelSlot(settings.model_dir, on_change=_info_updater(metrics)),
         store=StoreSlot(settings.sqlalchemy_url),
-        openapi=OPENAPI_PATH.read_bytes(),
+        openapi=msgspec.json.encode(openapi.build(settings)),
     )
     app.extensions["wiretag"] = state
     _install_hooks(app, state)
@@ -96,17 +95,20 @@ def _install_hooks(app: Flask, state: State) -> None:
 
     @app.before_request
     def begin() -> None:
-        g.started = time.perf_counter()
-        given = request.headers.get("X-Request-ID")
-        g.request_id = given if given and REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
-        if keys and request.path.startswith("/v1/"):
-            require_key(request.headers.get("Authorization"), keys)
+        req, ctx = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+        ctx.started = time.perf_counter()
+        given = req.headers.get("X-Request-ID")
+        ctx.request_id = given if given and REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+        if keys and req.path.startswith("/v1/"):
+            require_key(req.headers.get("Authorization"), keys)
 
     @app.after_request
     def finish(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.request_id
-        rule = request.url_rule.rule if request.url_rule else "unmatched"
-        observe(rule, request.method, response.status_code, time.perf_counter() - g.started)
+        # one proxy lookup each: werkzeug's proxies cost more than the work done here
+        req, ctx = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+        response.headers["X-Request-ID"] = ctx.request_id
+        rule = req.url_rule.rule if req.url_rule else "unmatched"
+        observe(rule, req.method, response.status_code, time.perf_counter() - ctx.started)
         return response
 
 

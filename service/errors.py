@@ -21,10 +21,10 @@ Views raise :class:`ApiError`; :func:`register` turns it, werkzeug's HTTP errors
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
+import msgspec
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -132,7 +132,7 @@ def error_response(
     status: int, error: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
     """A JSON error answer carrying the request id (also sent as ``X-Request-ID``)."""
-    body = json.dumps({"error": error, "request_id": g.get("request_id")}, separators=(",", ":"))
+    body = msgspec.json.encode({"error": error, "request_id": g.get("request_id")})
     return Response(body, status=status, mimetype="application/json", headers=headers or {})
 
 

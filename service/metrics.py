@@ -9,6 +9,7 @@ registry.
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +39,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._label_children: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -90,9 +92,12 @@ class Metrics:
         self.items.inc(len(results))
         if truncated:
             self.truncated.inc(truncated)
-        for result in results:
-            for label in result.labels:
-                self.labels.labels(label).inc()
+        counts = collections.Counter(label for result in results for label in result.labels)
+        for label, count in counts.items():  # one shared-memory write per label, not per item
+            child = self._label_children.get(label)
+            if child is None:
+                child = self._label_children[label] = self.labels.labels(label)
+            child.inc(count)
 
     def model_changed(self, old: tuple[str, str] | None, new: tuple[str, str]) -> None:
         """Point the info metric at the new (version, sha256)."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Blueprint, Response
 
-from service.api import state
+from service import schema
+from service.api import answer, outcome, state
 from service.errors import ApiError
 from store import StoreError
 
@@ -15,25 +15,29 @@ bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
 
 
+HEALTHY = schema.Health(status="ok")
+REFUSED = "the model was refused (the reason is in the service log and the reload answer)"
+
+
 @bp.get("/healthz")
-def healthz() -> dict[str, str]:
+def healthz() -> Response:
     """The process answers."""
-    return {"status": "ok"}
+    return answer(HEALTHY)
 
 
-def _model_check() -> dict[str, Any]:
+def _model_check() -> schema.ModelCheck:
     models = state().models
-    last = models.last_reload
-    return {
-        "ok": True,  # a process without a model never starts, and a refused reload keeps the old
-        "version": models.current.version,
-        "sha256": models.current.sha256,
-        "directory": str(models.directory),
-        "last_reload": last.to_dict() if last else None,
-    }
+    last = outcome(models.last_reload) if models.last_reload else None
+    if last is not None and last.error is not None:
+        # the reason names files of the model directory: not for an open endpoint
+        last = schema.ReloadOutcome(ok=last.ok, at=last.at, version=last.version, error=REFUSED)
+    # ok: a process without a model never starts, and a refused reload keeps the old one
+    return schema.ModelCheck(
+        ok=True, version=models.current.version, sha256=models.current.sha256, last_reload=last
+    )
 
 
-def _store_check() -> dict[str, Any]:
+def _store_check() -> schema.StoreCheck:
     try:
         state().store.get().ping()
     except (ApiError, StoreError) as exc:
@@ -41,16 +45,18 @@ def _store_check() -> dict[str, Any]:
         log.warning(
             "readiness: the store does not answer", extra={"json_fields": {"error": str(exc)}}
         )
-        return {"ok": False, "error": "the store does not answer (details in the service log)"}
-    return {"ok": True}
+        return schema.StoreCheck(
+            ok=False, error="the store does not answer (details in the service log)"
+        )
+    return schema.StoreCheck(ok=True)
 
 
 @bp.get("/readyz")
-def readyz() -> tuple[dict[str, Any], int]:
+def readyz() -> Response:
     """200 when the model is loaded and the store answers, else 503; details per check."""
-    checks = {"model": _model_check(), "store": _store_check()}
-    ready = all(check["ok"] for check in checks.values())
-    return {"ready": ready, "checks": checks}, 200 if ready else 503
+    checks = schema.Checks(model=_model_check(), store=_store_check())
+    ready = checks.model.ok and checks.store.ok
+    return answer(schema.Readiness(ready=ready, checks=checks), 200 if ready else 503)
 
 
 @bp.get("/metrics")

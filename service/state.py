@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import model
 from common.clock import utcnow
@@ -28,19 +27,8 @@ class ReloadOutcome:
 
     ok: bool
     at: datetime
-    directory: str
     version: str | None = None
     error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (for /readyz and the reload answer)."""
-        return {
-            "ok": self.ok,
-            "at": self.at.isoformat(),
-            "directory": self.directory,
-            "version": self.version,
-            "error": self.error,
-        }
 
 
 class ModelSlot:
@@ -68,16 +56,14 @@ class ModelSlot:
             try:
                 fresh = self._load(self.directory)
             except ModelError as exc:
-                self.last_reload = ReloadOutcome(
-                    False, utcnow(), str(self.directory), error=str(exc)
-                )
+                self.last_reload = ReloadOutcome(False, utcnow(), error=str(exc))
                 log.warning(
                     "model reload refused; the old model keeps serving",
                     extra={"json_fields": {"error": str(exc), "serving": self.current.version}},
                 )
                 return self.last_reload
             old, self.current = self.current, fresh
-            self.last_reload = ReloadOutcome(True, utcnow(), str(self.directory), fresh.version)
+            self.last_reload = ReloadOutcome(True, utcnow(), fresh.version)
         log.info(
             "model reloaded", extra={"json_fields": {"old": old.version, "new": fresh.version}}
         )

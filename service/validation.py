@@ -1,121 +1,136 @@
-"""Pure checks of what clients send: classify bodies, query strings, feed bodies.
+"""Reading what clients send into the types of :mod:`service.schema`, and msgspec's
+complaints into :class:`~service.errors.ApiError` answers naming the item and field.
 
-Each function takes parsed JSON or query arguments and returns plain values, or raises an
-:class:`~service.errors.ApiError` naming the item index and the field at fault.
+The rules themselves are the types' annotations; this module only applies them: body
+bytes are decoded and checked in one pass, query strings converted field by field, and a
+few values the document states as formats (times, cursors) are turned into the store's
+terms here, before any SQL sees them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from common.booleans import parse_bool
-from common.labels import LABELS
-from model import Item
-from service.errors import PayloadTooLarge, Unprocessable
+import msgspec
 
-MAX_ITEMS_PAGE = 500
-MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger id cannot exist and must not reach SQL
-DEFAULT_ITEMS_PAGE = 50
-ITEM_FIELDS = ("id", "title", "text", "summary", "url")
+from common.booleans import FALSE_WORDS, TRUE_WORDS, parse_bool
+from common.items import NO_CONTENT, Item, located
+from model import Item as ModelItem
+from service import schema
+from service.errors import BadRequest, PayloadTooLarge, Unprocessable
+from store.items import decode_cursor  # the store's own codec: one definition of a cursor
+
+T = TypeVar("T")
+_NAMED = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]*)`")
+_ENVELOPE = msgspec.json.Decoder(schema.Envelope)
+_NO_ARGS = schema.ClassifyQuery()
+# what a value that misses its field's pattern should have been, in words
+_PATTERN_MEANING = {
+    "explain": f"must be true or false ({'/'.join(TRUE_WORDS)} or {'/'.join(FALSE_WORDS)})",
+    "url": "must be an http(s) URL",
+    "cursor": "is not a cursor this service gave out",
+}
+_ITEM = msgspec.json.Decoder(Item)
 
 
-def json_type(value: Any) -> str:
-    """The JSON name of a parsed value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
-    return names.get(type(value), type(value).__name__)
+def _bad_json(raw: bytes, exc: msgspec.DecodeError | RecursionError) -> BadRequest:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return BadRequest(f"the body is not UTF-8 (byte {bad.start})", code="invalid_encoding")
+    return BadRequest(f"the body is not valid JSON: {exc}")
+
+
+def _position(path: list[str | int], message: str) -> tuple[int | None, list[str | int]]:
+    """(item index, path within the item) for a classify body's error."""
+    if path[:1] == ["items"]:  # a batch: items[i].field, or 'items' itself
+        if len(path) > 1 and isinstance(path[1], int):
+            return path[1], path[2:]
+        return None, path
+    if path or message == NO_CONTENT:
+        return 0, path  # a single item: its fields are at the top
+    return None, path  # the body itself
+
+
+def unprocessable(exc: msgspec.ValidationError, *, items: bool = False) -> Unprocessable:
+    """A 422 naming the field (and, for classify bodies, the item) msgspec complained of."""
+    message, path = located(exc)
+    index, within = _position(path, message) if items else (None, path)
+    unknown = _NAMED.search(message)
+    if message == NO_CONTENT:
+        field: str | None = "text"
+    elif unknown:
+        field = unknown["name"]
+    else:
+        field = next((step for step in within if isinstance(step, str)), None)
+    if field in _PATTERN_MEANING and "matching regex" in message:
+        shown = f"'{field}' {_PATTERN_MEANING[field]}"
+    else:
+        shown = f"'{field}': {message}" if field else message
+    if index is not None:
+        shown = f"item {index}: {shown}"
+    elif not field:
+        shown = f"the body: {shown}"
+    return Unprocessable(shown, index=index, field=field)
+
+
+def decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """The body decoded and checked into the decoder's type, or 400/422."""
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise unprocessable(exc) from None
+    except (msgspec.DecodeError, RecursionError) as exc:  # malformed, or absurdly nested
+        raise _bad_json(raw, exc) from None
 
 
 @dataclass(frozen=True)
 class Classify:
     """A checked classify request: items ready for the model, and which ones were cut."""
 
-    items: list[Item]
+    items: list[ModelItem]
     truncated: list[bool]
 
 
-def parse_classify(payload: Any, *, max_items: int, max_text_chars: int) -> Classify:
+def parse_classify(raw: bytes, *, max_items: int, max_text_chars: int) -> Classify:
     """One item ``{...}`` or a batch ``{"items": [...]}`` into model items, texts cut."""
-    if not isinstance(payload, dict):
-        raise Unprocessable(f"the body must be a JSON object, not {json_type(payload)}")
-    if "items" not in payload:
-        raws: list[Any] = [payload]
-    else:
-        raws = _item_list(payload["items"], max_items)
+    try:
+        envelope = _ENVELOPE.decode(raw)
+        found = [_ITEM.decode(raw)] if envelope.items is msgspec.UNSET else envelope.items
+    except msgspec.ValidationError as exc:
+        raise unprocessable(exc, items=True) from None
+    except (msgspec.DecodeError, RecursionError) as exc:  # malformed, or absurdly nested
+        raise _bad_json(raw, exc) from None
+    if not found:
+        raise Unprocessable("'items' must hold at least one item", field="items")
+    if len(found) > max_items:
+        raise PayloadTooLarge(
+            f"{len(found)} items sent, at most {max_items} per request", field="items"
+        )
     items, truncated = [], []
-    for index, raw in enumerate(raws):
-        item, cut = parse_item(raw, index, max_text_chars)
-        items.append(item)
-        truncated.append(cut)
+    for item in found:
+        title, body = item.title or "", item.body
+        truncated.append(len(title) > max_text_chars or len(body) > max_text_chars)
+        items.append(ModelItem(item.id, title[:max_text_chars], body[:max_text_chars]))
     return Classify(items, truncated)
 
 
-def _item_list(value: Any, max_items: int) -> list[Any]:
-    if not isinstance(value, list):
-        raise Unprocessable(f"'items' must be an array, not {json_type(value)}", field="items")
-    if not value:
-        raise Unprocessable("'items' must hold at least one item", field="items")
-    if len(value) > max_items:
-        raise PayloadTooLarge(
-            f"{len(value)} items sent, at most {max_items} per request", field="items"
-        )
-    return value
-
-
-def parse_item(raw: Any, index: int, max_text_chars: int) -> tuple[Item, bool]:
-    """One item object into an :class:`Item` (title and text cut to the maximum)."""
-    if not isinstance(raw, dict):
-        raise Unprocessable(
-            f"item {index} must be a JSON object, not {json_type(raw)}", index=index
-        )
-    values = {name: _optional_string(raw, name, index) for name in ITEM_FIELDS}
-    # "text" is the article body; feeds give a "summary" instead: text wins when both come.
-    body = values["text"] if values["text"] is not None else values["summary"] or ""
-    title = values["title"] or ""
-    if not title.strip() and not body.strip():
-        raise Unprocessable(
-            f"item {index} has neither a title nor a text (or summary)", index=index, field="text"
-        )
-    cut = len(title) > max_text_chars or len(body) > max_text_chars
-    return Item(values["id"], title[:max_text_chars], body[:max_text_chars]), cut
-
-
-def _optional_string(raw: dict[str, Any], name: str, index: int) -> str | None:
-    value = raw.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    raise Unprocessable(
-        f"item {index}: '{name}' must be a string, not {json_type(value)}", index=index, field=name
-    )
-
-
-def parse_flag(args: Mapping[str, str], name: str, default: bool) -> bool:
-    """A true/false query argument such as ``?explain=false``."""
-    raw = args.get(name)
-    if raw is None:
-        return default
+def parse_query(args: Mapping[str, str], query: type[T]) -> T:
+    """Query arguments converted into ``query``'s fields; unknown or bad ones are a 422."""
     try:
-        return parse_bool(raw)
-    except ValueError as exc:
-        raise Unprocessable(f"'{name}' {exc}, not {raw!r}", field=name) from None
+        return msgspec.convert(dict(args), query, strict=False)
+    except msgspec.ValidationError as exc:
+        raise unprocessable(exc) from None
 
 
-def reject_unknown(args: Mapping[str, str], known: tuple[str, ...]) -> None:
-    """Refuse query arguments the endpoint does not know (a typo must not widen a query)."""
-    unknown = sorted(set(args) - set(known))
-    if unknown:
-        raise Unprocessable(
-            f"unknown query argument(s) {', '.join(unknown)}; known: {', '.join(known)}",
-            field=unknown[0],
-        )
+def parse_explain(args: Mapping[str, str]) -> bool:
+    """``?explain=`` (default true) as a boolean; any other query argument is refused."""
+    query = parse_query(args, schema.ClassifyQuery) if args else _NO_ARGS
+    return parse_bool(query.explain)  # the pattern admitted only its words
 
 
 @dataclass(frozen=True)
@@ -126,113 +141,94 @@ class ItemsQuery:
     min_score: float | None = None
     since: datetime | None = None
     feed_id: int | None = None
-    limit: int = DEFAULT_ITEMS_PAGE
+    limit: int = schema.DEFAULT_ITEMS_PAGE
     cursor: str | None = None
 
 
-ITEMS_ARGS = ("label", "min_score", "since", "feed", "limit", "cursor")
+def _given(value: Any) -> Any:
+    return None if value is msgspec.UNSET else value
 
 
 def parse_items_query(args: Mapping[str, str]) -> ItemsQuery:
     """``label``, ``min_score``, ``since``, ``feed``, ``limit`` and ``cursor``, checked."""
-    reject_unknown(args, ITEMS_ARGS)
-    label = args.get("label")
-    if label is not None and label not in LABELS:
-        raise Unprocessable(f"'label' must be one of {', '.join(LABELS)}", field="label")
+    q = parse_query(args, schema.ItemsQuery)
+    since = _given(q.since)
+    cursor = _given(q.cursor)
     return ItemsQuery(
-        label=label,
-        min_score=_score(args.get("min_score")),
-        since=_since(args.get("since")),
-        feed_id=_whole(args.get("feed"), "feed", 1, MAX_ID),
-        limit=_whole(args.get("limit"), "limit", 1, MAX_ITEMS_PAGE) or DEFAULT_ITEMS_PAGE,
-        cursor=args.get("cursor") or None,
+        label=_given(q.label),
+        min_score=_given(q.min_score),
+        since=None if since is None else parse_since(since),
+        feed_id=_given(q.feed),
+        limit=q.limit,
+        cursor=None if cursor is None else check_cursor(cursor),
     )
-
-
-def _score(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        score = float(raw)
-    except ValueError:
-        score = -1.0
-    if not 0.0 <= score <= 1.0:
-        raise Unprocessable(
-            f"'min_score' must be a number from 0 to 1, not {raw!r}", field="min_score"
-        )
-    return score
-
-
-def _since(raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise Unprocessable(
-            f"'since' must be an ISO-8601 time such as 2026-01-31T12:00:00Z, not {raw!r} "
-            "(in a URL, write '+' as %2B)",
-            field="since",
-        ) from None
-    # a time without an offset is taken as UTC, the store's clock
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _whole(raw: str | None, name: str, low: int, high: int | None) -> int | None:
-    if raw is None:
-        return None
-    digits = raw.strip()
-    value = int(digits) if digits.isascii() and digits.isdigit() else low - 1
-    if value < low or (high is not None and value > high):
-        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise Unprocessable(f"'{name}' must be a whole number {span}, not {raw!r}", field=name)
-    return value
-
-
-@dataclass(frozen=True)
-class NewFeed:
-    """A checked ``POST /v1/feeds`` body (the URL is not yet checked for safety)."""
-
-    url: str
-    interval_minutes: int | None
-    title: str | None
-
-
-def parse_new_feed(payload: Any) -> NewFeed:
-    """``{"url", "interval_minutes"?, "title"?}`` checked for presence and types."""
-    if not isinstance(payload, dict):
-        raise Unprocessable(f"the body must be a JSON object, not {json_type(payload)}")
-    url = payload.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise Unprocessable("'url' must be a non-empty string", field="url")
-    interval = payload.get("interval_minutes")
-    if interval is not None and (
-        isinstance(interval, bool) or not isinstance(interval, int) or interval < 1
-    ):
-        raise Unprocessable(
-            "'interval_minutes' must be a whole number of at least 1", field="interval_minutes"
-        )
-    title = payload.get("title")
-    if title is not None and not isinstance(title, str):
-        raise Unprocessable(f"'title' must be a string, not {json_type(title)}", field="title")
-    return NewFeed(url.strip(), interval, title)
 
 
 @dataclass(frozen=True)
 class CorrectionsQuery:
-    """A checked ``GET /v1/corrections`` query."""
+    """A checked ``GET /v1/corrections`` query, in the store's terms."""
 
     since: datetime | None = None
     after_id: int | None = None
-    limit: int = DEFAULT_ITEMS_PAGE
+    limit: int = schema.DEFAULT_ITEMS_PAGE
 
 
 def parse_corrections_query(args: Mapping[str, str]) -> CorrectionsQuery:
     """``since``, ``limit`` and ``cursor`` (the last id seen), checked."""
-    reject_unknown(args, ("since", "limit", "cursor"))
-    cursor = args.get("cursor")
+    q = parse_query(args, schema.CorrectionsQuery)
+    since = _given(q.since)
     return CorrectionsQuery(
-        since=_since(args.get("since")),
-        after_id=_whole(cursor, "cursor", 1, None) if cursor else None,
-        limit=_whole(args.get("limit"), "limit", 1, MAX_ITEMS_PAGE) or DEFAULT_ITEMS_PAGE,
+        since=None if since is None else parse_since(since, "since"),
+        after_id=_given(q.cursor),
+        limit=q.limit,
     )
+
+
+def in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC (naive: taken as UTC), clamped to what a datetime can hold.
+
+    0001-01-01T00:00:00+14:00 is before the earliest UTC datetime: it means "since the
+    beginning", so it becomes that; likewise the far end.  Nothing then overflows in SQL.
+    """
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == datetime.min.year else datetime.max
+        return edge.replace(tzinfo=UTC)
+
+
+def parse_since(raw: str, field: str = "since") -> datetime:
+    """An RFC 3339 time (offset optional, then UTC) for ``since``; 422 otherwise."""
+    try:
+        moment = msgspec.convert(raw, datetime)
+    except msgspec.ValidationError:
+        raise Unprocessable(
+            f"'{field}' must be an RFC 3339 time such as 2026-01-31T12:00:00Z, not {raw!r} "
+            "(in a URL, write '+' as %2B)",
+            field=field,
+        ) from None
+    return in_utc(moment)
+
+
+def check_cursor(cursor: str) -> str:
+    """The cursor, if it is one this service gave out (its parts in range); 422 otherwise."""
+    refused = Unprocessable("'cursor' is not a cursor this service gave out", field="cursor")
+    try:
+        moment, item_id = decode_cursor(cursor)
+    except ValueError:
+        raise refused from None
+    if type(item_id) is not int or not 1 <= item_id <= schema.MAX_ID:
+        raise refused
+    if moment.tzinfo is None or in_utc(moment) != moment:
+        raise refused  # out of range once in UTC: the store never writes such a cursor
+    return cursor
+
+
+def parse_new_feed(raw: bytes) -> schema.NewFeed:
+    """``{"url", "interval_minutes"?, "title"?}`` checked (the URL not yet for safety)."""
+    return decode(raw, _NEW_FEED)
+
+
+_NEW_FEED = msgspec.json.Decoder(schema.NewFeed)

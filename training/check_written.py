@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from common import cli
+from common.items import ItemError, parse_item
 from common.labels import LABELS
 
 HERE = Path(__file__).resolve().parent / "data"
@@ -58,12 +59,12 @@ def check_item(item: dict[str, object], where: str, sents: set[str], grams: set[
     labels = item.get("labels")
     if not isinstance(labels, list) or not set(labels) <= set(LABELS):
         problems.append(f"{where}: labels must be a list drawn from {list(LABELS)}")
-    title, text = item.get("title"), item.get("text")
-    if not isinstance(title, str) or not isinstance(text, str):
-        problems.append(f"{where}: title and text must both be strings")
+    try:
+        parsed = parse_item(item)
+    except ItemError as exc:
+        problems.append(f"{where}: {exc.message}")
         return problems
-    if not title.strip() and not text.strip():
-        problems.append(f"{where}: no title and no text")
+    title, text = parsed.title or "", parsed.body
     # an empty title is allowed: incident lists, like the shared incident file, have none
     for value in (title, text):
         if not value.strip():

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.items import ItemError, parse_item
 from model import LABELS, compose
 
 
@@ -74,13 +75,13 @@ def parse_line(raw: str, path: Path, number: int) -> Example:
         raise CorpusError(f"{where}: invalid JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise CorpusError(f"{where}: a line must be a JSON object")
-    item_id, title, text = obj.get("id"), obj.get("title", ""), obj.get("text", "")
-    if not isinstance(item_id, str) or not item_id.strip():
+    try:
+        item = parse_item(obj)
+    except ItemError as exc:
+        raise CorpusError(f"{where}: {exc.message}") from None
+    item_id, title, text = item.id, item.title or "", item.body
+    if item_id is None or not item_id.strip():
         raise CorpusError(f'{where}: missing or empty "id"')
-    if not isinstance(title, str) or not isinstance(text, str):
-        raise CorpusError(f'{where}: "title" and "text" must be strings')
-    if not title.strip() and not text.strip():
-        raise CorpusError(f"{where}: item {item_id!r} has no title and no text")
     labels = obj.get("labels")
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise CorpusError(f'{where}: "labels" must be a list of strings')

@@ -23,7 +23,8 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.wrappers import Request
 
 from service.security import key_matches
 from settings import Settings
@@ -33,8 +34,20 @@ CSRF_FIELD = "csrf"
 MAX_NAME = 100
 
 
+SESSIONLESS = ("/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+
+
 class WorkspaceSessions(SecureCookieSessionInterface):
     """Flask's signed cookie, marked Secure exactly when the request came over https."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """The workspace's session for its pages; none for the JSON API and the operators'
+        endpoints, which never use it (verifying a cookie on each API call cost about a
+        third of an API request's own work).  Flask opens the session before it routes the
+        request, hence the paths."""
+        if request.path.startswith(SESSIONLESS):
+            return None  # Flask then uses its null session, which refuses any write
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         """Secure over https (a plain-http loopback service would never get it back)."""

@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 
 from common.clock import utcnow
 from common.labels import LABELS
-from service.validation import MAX_ID
+from service.schema import MAX_ID
 from store import ItemFilter, decode_cursor, parse_query
 
 WITHIN = {

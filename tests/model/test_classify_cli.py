@@ -51,8 +51,8 @@ def test_bad_lines_are_reported_and_good_ones_still_written(tiny_model_dir: Path
     assert done.returncode == 1
     assert [json.loads(x)["id"] for x in done.stdout.splitlines()] == ["a", "e"]
     assert "line 2: invalid JSON" in done.stderr
-    assert 'line 3: the item has neither "title" nor "text"' in done.stderr
-    assert "line 4: " in done.stderr
+    assert "line 3: needs a title or a text (or summary)" in done.stderr
+    assert "line 4: 'title': " in done.stderr
 
 
 def test_unloadable_model_exits_2(tmp_path: Path) -> None:

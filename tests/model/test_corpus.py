@@ -26,7 +26,7 @@ def lines(tmp_path: Path, *rows: object, name: str = "c.jsonl") -> str:
         ("{not json", "invalid JSON"),
         ('["a list"]', "must be a JSON object"),
         ({**GOOD, "id": "b", "labels": ["attack", "sports"]}, "unknown label(s) ['sports']"),
-        ({"id": "b", "title": " ", "text": "", "labels": []}, "has no title and no text"),
+        ({"id": "b", "title": " ", "text": "", "labels": []}, "needs a title or a text"),
         ({**GOOD, "labels": []}, "duplicate id 'a'"),
         ({**GOOD, "id": "b", "labels": "attack"}, '"labels" must be a list'),
         ({"title": "x", "text": "y", "labels": []}, 'missing or empty "id"'),

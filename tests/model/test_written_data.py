@@ -25,8 +25,8 @@ GOOD = {"labels": ["attack"], "source": "written", "date": "2016-03-22"}
     [
         ({**GOOD, "title": "", "text": "A gunman opened fire at a bus stop."}, None),
         ({**GOOD, "title": "Gunman opens fire at bus stop", "text": ""}, None),
-        ({**GOOD, "title": " ", "text": ""}, "no title and no text"),
-        ({**GOOD, "text": "A gunman opened fire."}, "must both be strings"),
+        ({**GOOD, "title": " ", "text": ""}, "needs a title or a text"),
+        ({**GOOD, "title": 5, "text": "A gunman opened fire."}, "'title': Expected `str"),
         ({**GOOD, "title": "t", "text": "x", "labels": ["bombing"]}, "labels must be"),
         ({**GOOD, "title": "t", "text": "x", "source": "reuters"}, "source must be"),
         ({**GOOD, "title": "t", "text": "x", "date": "22/03/2016"}, "date must be"),

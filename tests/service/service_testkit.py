@@ -1,9 +1,5 @@
-"""Helpers shared by the service tests: settings, model copies, and a JSON Schema checker.
-
-The checker covers the subset of JSON Schema that the OpenAPI document uses (types,
-required, properties, additionalProperties, items, prefixItems, enum, const, ranges, anyOf,
-$ref), so tests can hold real answers against the documented shapes.
-"""
+"""Helpers shared by the service tests: settings, model copies, the generated OpenAPI
+document (and answers held against it), and a real gunicorn."""
 
 from __future__ import annotations
 
@@ -15,17 +11,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs
 
 import model
+from service.openapi import build
 from settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-OPENAPI = json.loads((REPO / "service" / "openapi.json").read_text())
+OPENAPI = build(Settings())  # the document a service with default settings serves
 KEY = "k" * 20 + "-test-key-one"
 OTHER_KEY = "o" * 20 + "-test-key-two"
 
@@ -71,89 +68,21 @@ def tamper(directory: Path) -> None:
     artifact.write_bytes(artifact.read_bytes() + b"tampered")
 
 
-# -- a JSON Schema subset checker ------------------------------------------------------
+# -- answers against the document ------------------------------------------------------
 
 
-def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        node: Any = OPENAPI
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            node = node[part]
-        schema = node
-    return schema
-
-
-def _type_ok(value: Any, name: str) -> bool:
-    checks: dict[str, Callable[[Any], bool]] = {
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-        "string": lambda v: isinstance(v, str),
-        "boolean": lambda v: isinstance(v, bool),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "null": lambda v: v is None,
-    }
-    return checks[name](value)
-
-
-def schema_errors(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
-    """Where ``value`` breaks ``schema`` (types, required, properties, items, enums, ranges)."""
-    schema = _resolve(schema)
-    if "anyOf" in schema:
-        options = [schema_errors(value, s, where) for s in schema["anyOf"]]
-        return [] if any(not o for o in options) else [f"{where}: matches no anyOf branch"]
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else types
-        if not any(_type_ok(value, t) for t in names):
-            return [f"{where}: {value!r:.60} is not {types}"]
-    errors: list[str] = []
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{where}: {value!r} not in {schema['enum']}")
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{where}: {value!r} != {schema['const']!r}")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{where}: {value} < {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{where}: {value} > {schema['maximum']}")
-    if isinstance(value, dict):
-        errors += _object_errors(value, schema, where)
-    if isinstance(value, list):
-        errors += _array_errors(value, schema, where)
-    return errors
-
-
-def _object_errors(value: dict[str, Any], schema: dict[str, Any], where: str) -> list[str]:
-    errors = [f"{where}: missing {k!r}" for k in schema.get("required", []) if k not in value]
-    properties = schema.get("properties", {})
-    extra = schema.get("additionalProperties", True)
-    for key, item in value.items():
-        if key in properties:
-            errors += schema_errors(item, properties[key], f"{where}.{key}")
-        elif extra is False:
-            errors.append(f"{where}: unexpected {key!r}")
-        elif isinstance(extra, dict):
-            errors += schema_errors(item, extra, f"{where}.{key}")
-    return errors
-
-
-def _array_errors(value: list[Any], schema: dict[str, Any], where: str) -> list[str]:
-    errors = []
-    if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", 1 << 30):
-        errors.append(f"{where}: {len(value)} items is out of range")
-    prefix = schema.get("prefixItems", [])
-    for i, item in enumerate(value):
-        sub = prefix[i] if i < len(prefix) else schema.get("items")
-        if sub is not None:
-            errors += schema_errors(item, sub, f"{where}[{i}]")
-    return errors
+def schema_errors(value: Any, schema: dict[str, Any]) -> list[str]:
+    """Where ``value`` breaks ``schema`` (JSON Schema 2020-12; $refs into the document)."""
+    rooted = {**schema, "components": OPENAPI["components"]}
+    validator = jsonschema_rs.Draft202012Validator(rooted, validate_formats=True)
+    return [f"{e.instance_path}: {e.message}" for e in validator.iter_errors(value)]
 
 
 def documented_schema(path: str, method: str, status: int) -> dict[str, Any]:
     """The JSON schema the OpenAPI document gives for this answer."""
-    responses = OPENAPI["paths"][path][method.lower()]["responses"]
-    response = _resolve(responses[str(status)])
+    response = OPENAPI["paths"][path][method.lower()]["responses"][str(status)]
+    while "$ref" in response:
+        response = OPENAPI["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
     return dict(response["content"]["application/json"]["schema"])
 
 

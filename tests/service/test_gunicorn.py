@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -302,3 +303,55 @@ def test_model_swaps_under_load_fail_no_request(tmp_path: Path) -> None:
     finally:
         assert g.stop() == 0, g.log()
     assert list(scratch.iterdir()) == []  # the master removed the directory it made
+
+
+# -- gunicorn's own refusals -------------------------------------------------------------
+
+
+def raw_exchange(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read until the server closes: (status, headers, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-Many-%d: 1\r\n" % i for i in range(120))
+            + b"\r\n",
+            431,
+            "headers_too_large",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
+            431,
+            "headers_too_large",
+        ),
+        (b"GARBAGE\r\n\r\n", 400, "bad_request"),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, "bad_request"),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nSCRIPT_NAME: /elsewhere\r\n\r\n",
+            400,
+            "bad_request",
+        ),
+    ],
+)
+def test_gunicorn_refusals_are_json(
+    server: Gunicorn, request_bytes: bytes, status: int, code: str
+) -> None:
+    got, headers, body = raw_exchange(server.port, request_bytes)
+    assert got == status, body
+    assert headers["content-type"] == "application/json"
+    answer = json.loads(body)
+    assert answer["error"]["code"] == code and answer["error"]["message"]
+    assert answer["request_id"] == headers["x-request-id"]

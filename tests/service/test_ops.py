@@ -34,6 +34,14 @@ def test_readyz_when_model_and_store_answer(client: FlaskClient, conforms: Confo
     assert body["checks"]["model"]["ok"] is True
 
 
+def test_readyz_shows_no_filesystem_paths(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path))
+    shown = app.test_client().get("/readyz").get_data(as_text=True)
+    for path in (app.extensions["wiretag"].settings.model_dir, tmp_path):
+        assert str(path) not in shown
+    assert "directory" not in shown
+
+
 def test_the_store_is_opened_on_first_use_only(tmp_path: Path) -> None:
     client = create_app(make_settings(tmp_path)).test_client()
     assert client.post("/v1/classify", json=ONE_ITEM).status_code == 200

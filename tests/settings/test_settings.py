@@ -7,7 +7,7 @@ import pytest
 import settings
 from common.booleans import FALSE_WORDS, TRUE_WORDS, parse_bool
 from service.errors import Unprocessable
-from service.validation import parse_flag
+from service.validation import parse_explain
 from settings import SettingsError
 
 WORDS = [*TRUE_WORDS, *FALSE_WORDS, "TRUE", " Off ", "On"]
@@ -19,7 +19,7 @@ def test_settings_and_query_arguments_read_a_word_alike(word: str) -> None:
     expected = word.strip().lower() in TRUE_WORDS
     env = {"WIRETAG_ALLOW_PRIVATE_NETWORKS": word}
     assert settings.from_env(env).allow_private_networks is expected
-    assert parse_flag({"explain": word}, "explain", default=not expected) is expected
+    assert parse_explain({"explain": word}) is expected
     assert parse_bool(word) is expected
 
 
@@ -28,7 +28,7 @@ def test_settings_and_query_arguments_refuse_a_word_alike(word: str) -> None:
     with pytest.raises(SettingsError, match=r"WIRETAG_ALLOW_PRIVATE_NETWORKS=.*true or false"):
         settings.from_env({"WIRETAG_ALLOW_PRIVATE_NETWORKS": word})
     with pytest.raises(Unprocessable, match="'explain' must be true or false") as caught:
-        parse_flag({"explain": word}, "explain", default=True)
+        parse_explain({"explain": word})
     assert caught.value.field == "explain"
 
 
@@ -37,7 +37,7 @@ def test_an_empty_true_false_setting_is_its_default() -> None:
         settings.from_env({"WIRETAG_ALLOW_PRIVATE_NETWORKS": " "}).allow_private_networks is False
     )
     with pytest.raises(Unprocessable):
-        parse_flag({"explain": ""}, "explain", default=True)  # a query argument says something
+        parse_explain({"explain": ""})  # a query argument says something
 
 
 @pytest.mark.parametrize(
