@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from itertools import chain, filterfalse, islice
+from itertools import chain, compress, filterfalse, islice
 from typing import NamedTuple
 
 import numpy as np
@@ -126,6 +127,9 @@ _ASCII_RUNS = bytes(b if b in _ASCII_WORD else 0x20 for b in range(256))
 _PUNCTUATION = re.compile("[\u00a0\u00ab\u00b7\u00bb\u2010-\u2027\u202f\u2032-\u2039\u3000]")
 
 
+_MANY_RUNS = 64  # a text with more runs than this learns its unseen runs in bulk
+
+
 class Featurizer:
     """The fitted vectoriser's tf-idf rows, computed with dictionary lookups.
 
@@ -168,6 +172,7 @@ class Featurizer:
         self._stop_words = tokenizer.stop if stemming else frozenset()
         self._stems = tokenizer.stems if stemming else None
         self._stop = frozenset(vectorizer.get_stop_words() or ())
+        self._stop_tokens: dict[str, None] = dict.fromkeys(self._stop)
         self._bigrams = tuple(vectorizer.ngram_range) == (1, 2)
         # unigrams by their token, bigrams by their pair of tokens: hashing a pair reuses
         # the tokens' cached hashes, where joining them would build and hash a new string
@@ -192,6 +197,27 @@ class Featurizer:
         term = self._run_term(run)
         return None if term is None else self._table.get(term)
 
+    def _learn_runs(self, runs: list[bytes]) -> None:
+        """Work out many never-seen ASCII runs at once, in C-level passes and one call to
+        the stemmer, where run by run a text of random words costs ~2 us of Python a word."""
+        words = b" ".join(runs).decode("ascii").split(" ")
+        ok: Iterable[bool] = map((1).__lt__, map(len, words))  # two characters or more
+        if self._letters_only:
+            ok = map(operator.and_, ok, map(str.isalpha, words))
+        ok = list(
+            map(operator.and_, ok, map(operator.not_, map(self._stop_words.__contains__, words)))
+        )
+        tokens = list(compress(words, ok))
+        stems = self._stems.many(tokens) if self._stems is not None else tokens
+        # a stem that is one of the vectoriser's stop words counts as no term: get(stem,
+        # stem) gives the stem back unless it is one of them (whose value is None)
+        terms: Iterable[str | int | None] = map(self._stop_tokens.get, stems, stems)
+        if not self._bigrams:
+            terms = map(self._table.get, terms)  # type: ignore[arg-type]
+        found: dict[bytes, str | int | None] = dict.fromkeys(runs)
+        found.update(zip(compress(runs, ok), terms, strict=True))
+        self._runs.store(found)
+
     def counts(self, document: str) -> Counter[int]:
         """Feature id -> how often the feature occurs in ``document``."""
         if not self._fast:
@@ -207,6 +233,10 @@ class Featurizer:
         # every loop below runs in C: translate, split, filter, map, zip, Counter
         if document.isascii():
             runs = document.encode("ascii").translate(_ASCII_RUNS).split()
+            if len(runs) > _MANY_RUNS:
+                new = set(filterfalse(self._runs.__contains__, runs))
+                if len(new) > _MANY_RUNS:
+                    self._learn_runs(list(new))
             if not self._bigrams:
                 found: Counter[int | None] = Counter(map(self._runs.__getitem__, runs))
                 return self._found(found)

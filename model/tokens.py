@@ -1,6 +1,6 @@
 """The model's words: letters-only tokens, stop words dropped, each cut to its stem.
 
-Stemming (Snowball's English stemmer) lets "recapture", "recaptured" and "recapturing"
+Stemming (Snowball's English stemmer, in C through PyStemmer) lets "recapture", "recaptured" and "recapturing"
 count as one feature, which matters when a label has a few dozen real examples. The
 fitted vectoriser keeps a :class:`StemmingTokenizer` as its ``tokenizer``, so the shipped
 artifact carries the exact rule it was trained with, and :mod:`model.inference` reads
@@ -14,9 +14,10 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any
 
-import snowballstemmer
+import Stemmer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,12 @@ class Memo(dict[Any, Any]):
         self[key] = found
         return found
 
+    def store(self, found: dict[Any, Any]) -> None:
+        """Remember many keys at once (starting afresh if they do not fit)."""
+        if len(self) + len(found) > self._limit:
+            self.clear()
+        self.update(found if len(found) <= self._limit else islice(found.items(), self._limit))
+
 
 class Stems(Memo):
     """Word -> stem (a :class:`Memo`).
@@ -52,10 +59,27 @@ class Stems(Memo):
     other; a lock serialises stemming, which only happens for words not seen before.
     """
 
-    def __init__(self, stem: Callable[[str], str], limit: int = CACHE_MAX) -> None:
+    def __init__(
+        self,
+        stem: Callable[[str], str],
+        limit: int = CACHE_MAX,
+        stem_all: Callable[[list[str]], list[str]] | None = None,
+    ) -> None:
         super().__init__(self._stem_one, limit)
         self._stem = stem
+        self._stem_all = stem_all
         self._lock = threading.Lock()
+
+    def many(self, words: list[str]) -> list[str]:
+        """The stems of ``words`` in one call to the stemmer, bypassing the cache (for
+        callers that keep their own cache of what the words became)."""
+        if self._stem_all is not None:
+            with self._lock:
+                try:
+                    return self._stem_all(words)
+                except Exception:  # one bad word: the word-by-word path keeps the others
+                    log.warning("bulk stemming failed; stemming %d words one by one", len(words))
+        return [self[w] for w in words]
 
     def _stem_one(self, word: str) -> str:
         with self._lock:
@@ -84,7 +108,9 @@ class StemmingTokenizer:
     def _build(self) -> None:
         self.findall: Callable[[str], list[str]] = re.compile(self.token_pattern).findall
         self.stop = frozenset(self.stop_words)
-        self.stems = Stems(snowballstemmer.stemmer(self.language).stemWord)
+        stemmer = Stemmer.Stemmer(self.language)
+        stemmer.maxCacheSize = 0  # Stems is the one cache
+        self.stems = Stems(stemmer.stemWord, stem_all=stemmer.stemWords)
 
     def __call__(self, document: str) -> list[str]:
         stems, stop = self.stems, self.stop

@@ -122,7 +122,7 @@ class Params:
             shown["tokens"] = {
                 "pattern": TOKEN_PATTERN,
                 "stop_words": f"scikit-learn English + {len(LEAKY_WORDS)} outlet/date words",
-                "stemmer": "Snowball English (snowballstemmer)",
+                "stemmer": "Snowball English (PyStemmer)",
             }
         return {
             "vectorizer": self.vectorizer,

@@ -201,3 +201,25 @@ def test_the_run_cache_is_bounded() -> None:
         got = featurizer.matrix(docs)
         assert 0 < len(featurizer._runs) <= 3
         np.testing.assert_allclose(got.toarray(), vectorizer.transform(docs).toarray(), atol=1e-12)
+
+
+def random_words(n: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    return " ".join("".join(rng.choice(letters, rng.integers(1, 11))) for _ in range(n))
+
+
+def test_texts_of_many_new_words_are_learnt_in_bulk_with_the_same_matrix() -> None:
+    # over 64 never-seen runs in one text take the bulk path (one call to the stemmer);
+    # real words, stop words, digits, single letters and repeats are mixed in
+    train = [model.compose(t, x) for t, x in TEXTS] + AWKWARD
+    mixed = " ".join(f"{w} the recruits 12 x bomb{i % 3} attacks" for i, w in enumerate(TEXTS))
+    docs = [random_words(400, 1), random_words(300, 2) + " " + mixed, mixed * 20, *train]
+    for name in ("word1", "word12"):
+        vectorizer = make_vectorizer(name).set_params(min_df=1).fit(train + docs[:1])
+        assert_same_matrix(vectorizer, docs)
+        featurizer = Featurizer(vectorizer)
+        featurizer._runs._limit = 50  # type: ignore[attr-defined]
+        got = featurizer.matrix(docs)
+        assert 0 < len(featurizer._runs) <= 50
+        np.testing.assert_allclose(got.toarray(), vectorizer.transform(docs).toarray(), atol=1e-12)
