@@ -35,6 +35,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
+from model.calibration import IDENTITY, CalibratedClassifier, Calibrator
 from model.tokens import Memo, StemmingTokenizer
 
 Evidence = dict[str, list[tuple[str, float]]]
@@ -47,24 +48,23 @@ class Scored(NamedTuple):
     evidence: list[list[tuple[str, float]]]
 
 
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
-    return z / (1.0 + z)
-
-
-def parts(pipeline: Pipeline) -> tuple[TfidfVectorizer, np.ndarray, np.ndarray]:
-    """The vectoriser, the coefficient matrix (labels x features) and the intercepts."""
+def parts(
+    pipeline: Pipeline,
+) -> tuple[TfidfVectorizer, np.ndarray, np.ndarray, tuple[Calibrator, ...]]:
+    """The vectoriser, the coefficient matrix (labels x features), the intercepts and each
+    label's calibrator (the plain sigmoid for an uncalibrated classifier)."""
     vectorizer = pipeline.named_steps["tfidf"]
     classifier = pipeline.named_steps["clf"]
+    calibrators: tuple[Calibrator, ...] | None = None
+    if isinstance(classifier, CalibratedClassifier):
+        calibrators, classifier = classifier.calibrators, classifier.classifier
     if not isinstance(vectorizer, TfidfVectorizer) or not isinstance(
         classifier, OneVsRestClassifier
     ):
         raise TypeError("expected Pipeline([('tfidf', TfidfVectorizer), ('clf', OneVsRest...)])")
     coef = np.vstack([est.coef_.ravel() for est in classifier.estimators_])
     intercept = np.array([float(est.intercept_[0]) for est in classifier.estimators_])
-    return vectorizer, coef, intercept
+    return vectorizer, coef, intercept, calibrators or (IDENTITY,) * len(intercept)
 
 
 def _char_class(code_points: list[int]) -> re.Pattern[str]:
@@ -319,7 +319,8 @@ def _top_terms_batch(
 ) -> list[list[list[tuple[str, float]]]]:
     """Per row and label, the k features with the largest positive contribution (tf-idf x
     weight), largest first, equal ones by term id: the lean path's order. ``coef_t`` is
-    features x labels; ``names`` an object array of the features' names."""
+    features x labels; ``names`` an object array of the features' names. Weights are
+    rounded to 4 places here, once, with numpy."""
     n_rows, n_labels = x.shape[0], coef_t.shape[1]
     # one row per stored value, one column per label, flattened
     contributions = (coef_t[x.indices] * x.data[:, None]).ravel()
@@ -334,10 +335,11 @@ def _top_terms_batch(
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
     place = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     keep = order[place < k]  # still in group order
-    by_group: list[list[tuple[str, float]]] = [[] for _ in range(n_rows * n_labels)]
+    empty: list[tuple[str, float]] = []
+    by_group = [empty] * (n_rows * n_labels)
     if len(keep):
         kept_group = group[keep]
-        pairs = list(zip(names[terms[keep]].tolist(), values[keep].tolist(), strict=True))
+        pairs = list(zip(names[terms[keep]].tolist(), values[keep].round(4).tolist(), strict=True))
         bounds = np.flatnonzero(np.r_[True, kept_group[1:] != kept_group[:-1], True]).tolist()
         firsts = bounds[:-1]
         for start, end, g in zip(firsts, bounds[1:], kept_group[firsts].tolist(), strict=True):
@@ -346,31 +348,45 @@ def _top_terms_batch(
 
 
 class Scorer:
-    """Scores documents with a fitted pipeline's own vocabulary, idf and coefficients."""
+    """Scores documents with a fitted pipeline's own vocabulary, idf, coefficients and
+    calibrators."""
 
     def __init__(self, pipeline: Pipeline) -> None:
-        vectorizer, coef, intercept = parts(pipeline)
+        vectorizer, coef, intercept, calibrators = parts(pipeline)
         self.featurizer = Featurizer(vectorizer)
         self.n_labels = len(intercept)
+        self.calibrators = calibrators
         self._coef_t = np.ascontiguousarray(coef.T)
         self._names = np.array(self.featurizer.names, dtype=object)
         self._intercept_array = intercept
         self._intercept = [float(b) for b in intercept]
+        self._calibrate_one = [c.one for c in calibrators]
         # one row per feature id: (idf, idf * w_label0, idf * w_label1, ...)
         idf = self.featurizer.idf
         self._rows: list[tuple[float, ...]] = [
             tuple(row) for row in np.column_stack([idf, coef.T * idf[:, None]]).tolist()
         ]
 
+    def decisions(self, documents: Sequence[str]) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """The tf-idf matrix and the raw decision values (items x labels)."""
+        x = self.featurizer.matrix(documents)
+        return x, np.asarray(x @ self._coef_t) + self._intercept_array
+
+    def probabilities(self, decision: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities from raw decision values (items x labels)."""
+        return np.column_stack(
+            [c.many(decision[:, j]) for j, c in enumerate(self.calibrators)]
+        ).reshape(decision.shape)
+
     def batch(self, documents: Sequence[str], explain: bool = True, k: int = 5) -> list[Scored]:
         """Score many documents with one tf-idf matrix and one matrix product."""
-        x = self.featurizer.matrix(documents)
-        decision = np.asarray(x @ self._coef_t) + self._intercept_array
-        probabilities = (1.0 / (1.0 + np.exp(-decision))).tolist()
+        x, decision = self.decisions(documents)
+        probabilities = self.probabilities(decision).tolist()
         if not explain:
-            return [Scored(row, [[] for _ in self._intercept]) for row in probabilities]
+            nothing: list[list[tuple[str, float]]] = [[] for _ in self._intercept]
+            return [Scored(row, nothing) for row in probabilities]
         evidence = _top_terms_batch(x, self._coef_t, self._names, k)
-        return [Scored(row, ev) for row, ev in zip(probabilities, evidence, strict=True)]
+        return list(map(Scored, probabilities, evidence))
 
     def one(self, document: str, explain: bool = True, k: int = 5) -> Scored:
         """Scores (and evidence) for one document without a sparse matrix: the fast path
@@ -389,12 +405,15 @@ class Scorer:
             if explain:
                 hits.append((feature, tf, row))
         norm = math.sqrt(squares) or 1.0
-        scores = [_sigmoid(b + s / norm) for b, s in zip(self._intercept, sums, strict=True)]
+        scores = [
+            calibrate(b + s / norm)
+            for calibrate, b, s in zip(self._calibrate_one, self._intercept, sums, strict=True)
+        ]
         evidence: list[list[tuple[str, float]]] = [[] for _ in range(n_labels)]
         if explain:
             names = self.featurizer.names
             for j in range(n_labels):
                 # rank on -(tf * idf * w): the batch path's order, ties by term id
                 ranked = sorted((-tf * row[j + 1], f) for f, tf, row in hits if row[j + 1] > 0)
-                evidence[j] = [(names[f], -c / norm) for c, f in ranked[:k]]
+                evidence[j] = [(names[f], round(-c / norm, 4)) for c, f in ranked[:k]]
         return Scored(scores, evidence)

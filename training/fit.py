@@ -8,13 +8,13 @@ out-of-fold predictions), so the outer figures never see their own tuning.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import sklearn
+from scipy.special import expit
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_fscore_support
@@ -23,9 +23,12 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
 from model import LABELS
+from model.calibration import CalibratedClassifier, Calibrator
 from model.inference import term_names
 from model.tokens import StemmingTokenizer
+from training import calibration
 from training.corpus import Example
+from training.progress import Advance
 
 SEED = 20171103
 # Outlet, agency and page-furniture words: a model that learns these has learned where a
@@ -101,8 +104,6 @@ C_VALUES = (8.0, 32.0, 128.0)
 # weight 1, 0.752 at 0.5, 0.755 at 0.25, 0.755 at 0.1 and 0.669 without written items.
 WRITTEN_WEIGHTS = (0.25, 0.5, 1.0)
 TOLERANCE = 0.01
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,8 @@ def _fit_scores(
     written_weights: Sequence[float],
 ) -> dict[tuple[float, float], np.ndarray]:
     """Fit one vectoriser, then one classifier per C and written-item weight; the test
-    docs' scores for each. ``train`` is (documents, labels, how many of them are real)."""
+    docs' decision values for each. ``train`` is (documents, labels, how many of them
+    are real)."""
     train_docs, y_train, n_real = train
     vectorizer = make_vectorizer(vec_name)
     x_train = vectorizer.fit_transform(train_docs)
@@ -240,8 +242,13 @@ def _fit_scores(
         weights = item_weights(n_real, len(train_docs) - n_real, w)
         for c in cs:
             fitted = weighted(make_classifier(c).fit, x_train, y_train, sample_weight=weights)
-            out[(c, w)] = fitted.predict_proba(x_test)
+            out[(c, w)] = decisions(fitted, x_test)
     return out
+
+
+def decisions(classifier: Any, x: Any) -> np.ndarray:
+    """Raw decision values (items x labels) of a fitted one-vs-rest classifier."""
+    return np.column_stack([est.decision_function(x) for est in classifier.estimators_])
 
 
 def out_of_fold(
@@ -252,8 +259,10 @@ def out_of_fold(
     written_weights: Sequence[float],
     folds: int,
     seed: int = SEED,
+    advance: Advance = lambda _: None,
 ) -> dict[Params, np.ndarray]:
-    """Out-of-fold scores of the real items for every grid point."""
+    """Out-of-fold decision values of the real items for every grid point; ``advance``
+    is called after each fold and vectoriser."""
     y = label_matrix(real)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     oof = {
@@ -264,7 +273,8 @@ def out_of_fold(
     }
     written_docs = [e.document for e in written]
     y_written = label_matrix(written)
-    for train_idx, test_idx in splitter.split(np.zeros(len(real)), strata(real)):
+    split = splitter.split(np.zeros(len(real)), strata(real))
+    for k, (train_idx, test_idx) in enumerate(split, 1):
         train_docs = [real[i].document for i in train_idx] + written_docs
         y_train = np.vstack([y[train_idx], y_written])
         test_docs = [real[i].document for i in test_idx]
@@ -272,6 +282,7 @@ def out_of_fold(
         for v in grid_vectorizers:
             for (c, w), scores in _fit_scores(train, test_docs, v, cs, written_weights).items():
                 oof[Params(v, c, w)][test_idx] = scores
+            advance(f"fold {k}/{folds} {v}")
     return oof
 
 
@@ -283,11 +294,15 @@ def macro_f1(y: np.ndarray, predicted: np.ndarray) -> float:
 
 @dataclass
 class Selection:
-    """The chosen grid point and its thresholds, with the inner score that chose it."""
+    """The chosen grid point, its calibrators and the thresholds on calibrated scores,
+    with the inner score that chose it."""
 
     params: Params
     thresholds: np.ndarray
     inner_macro_f1: float
+    calibrators: list[Calibrator] = field(default_factory=list)
+    calibration_brier: list[dict[str, float]] = field(default_factory=list)
+    oof_decisions: np.ndarray | None = None
 
 
 def select(
@@ -296,15 +311,17 @@ def select(
     folds: int,
     seed: int = SEED,
     fixed: Params | None = None,
+    advance: Advance = lambda _: None,
 ) -> Selection:
-    """Pick hyper-parameters (unless ``fixed``) and thresholds by CV on these real items."""
+    """Pick hyper-parameters (unless ``fixed``), then fit each label's calibrator and tune
+    its threshold on calibrated scores, all on out-of-fold predictions of these items."""
     y = label_matrix(real)
     if fixed:
         grid = [fixed.vectorizer], [fixed.C], [fixed.written_weight]
     else:
         # with no written items every weight gives the same fit: try one
         grid = list(VECTORIZERS), list(C_VALUES), list(WRITTEN_WEIGHTS if written else [1.0])
-    oof = out_of_fold(real, written, grid[0], grid[1], grid[2], folds, seed)
+    oof = out_of_fold(real, written, grid[0], grid[1], grid[2], folds, seed, advance)
     candidates = []
     for params, scores in oof.items():
         thresholds = tune_thresholds(y, scores)
@@ -317,14 +334,31 @@ def select(
     # in grid order on a tie).
     cheapest = next(c for c in candidates if c.inner_macro_f1 >= top - TOLERANCE)
     same = [c for c in candidates if c.params.vectorizer == cheapest.params.vectorizer]
-    return max(same, key=lambda c: c.inner_macro_f1)
+    chosen = max(same, key=lambda c: c.inner_macro_f1)
+    return calibrated(chosen, y, oof[chosen.params], seed)
+
+
+def calibrated(chosen: Selection, y: np.ndarray, z: np.ndarray, seed: int) -> Selection:
+    """``chosen`` with its calibrators (fitted on the out-of-fold decision values ``z``)
+    and its thresholds tuned again, on the calibrated scores."""
+    calibrators, brier = calibration.fit_all(z, y, seed)
+    thresholds = tune_thresholds(y, calibration.apply_all(calibrators, z))
+    return replace(
+        chosen,
+        thresholds=thresholds,
+        calibrators=calibrators,
+        calibration_brier=brier,
+        oof_decisions=z,
+    )
 
 
 @dataclass
 class Evaluation:
-    """Outer cross-validated predictions of every real item, and how they were made."""
+    """Outer cross-validated predictions of every real item, and how they were made:
+    calibrated scores, the regressions' own (uncalibrated) sigmoid, 0/1 predictions."""
 
     scores: np.ndarray
+    raw: np.ndarray
     predicted: np.ndarray
     chosen: list[dict[str, Any]]
 
@@ -335,37 +369,49 @@ def nested_cv(
     outer: int = 5,
     inner: int = 5,
     seed: int = SEED,
-    progress: Progress = lambda _: None,
+    advance: Advance = lambda _: None,
     fixed: Params | None = None,
 ) -> Evaluation:
-    """Outer folds evaluate; inside each, an inner CV tunes the thresholds, and also picks
-    the hyper-parameters unless they are ``fixed``."""
+    """Outer folds evaluate; inside each, an inner CV fits the calibrators and tunes the
+    thresholds, and also picks the hyper-parameters unless they are ``fixed``.
+    ``advance`` is called after each inner step and each outer fit."""
     y = label_matrix(real)
-    scores = np.zeros(y.shape)
+    scores, raw = np.zeros(y.shape), np.zeros(y.shape)
     predicted = np.zeros(y.shape, dtype=int)
     chosen = []
     splitter = StratifiedKFold(n_splits=outer, shuffle=True, random_state=seed)
     for k, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(real)), strata(real)), 1):
-        started = time.perf_counter()
         train = [real[i] for i in train_idx]
-        selection = select(train, written, inner, seed, fixed)
+        selection = select(train, written, inner, seed, fixed, advance)
         pipeline = fit_pipeline(selection.params, train, written)
-        fold_scores = pipeline.predict_proba([real[i].document for i in test_idx])
-        scores[test_idx] = fold_scores
-        predicted[test_idx] = fold_scores >= selection.thresholds
+        z = decisions(
+            pipeline.named_steps["clf"],
+            pipeline.named_steps["tfidf"].transform([real[i].document for i in test_idx]),
+        )
+        raw[test_idx] = expit(z)
+        scores[test_idx] = calibration.apply_all(selection.calibrators, z)
+        predicted[test_idx] = scores[test_idx] >= selection.thresholds
         chosen.append(
             {
                 "fold": k,
                 **selection.params.as_dict(),
                 "thresholds": selection.thresholds.round(4).tolist(),
+                "calibration": [c.method for c in selection.calibrators],
             }
         )
-        progress(
-            f"outer fold {k}/{outer}: {selection.params.vectorizer} C={selection.params.C} "
-            f"written weight {selection.params.written_weight} "
-            f"inner macro-F1 {selection.inner_macro_f1:.3f} ({time.perf_counter() - started:.0f} s)"
+        advance(
+            f"fold {k}/{outer} fitted: {selection.params.vectorizer} C={selection.params.C:g} "
+            f"written {selection.params.written_weight:g} inner macro-F1 "
+            f"{selection.inner_macro_f1:.3f}"
         )
-    return Evaluation(scores, predicted, chosen)
+    return Evaluation(scores, raw, predicted, chosen)
+
+
+def with_calibration(pipeline: Pipeline, calibrators: Sequence[Calibrator]) -> Pipeline:
+    """The fitted pipeline with its classifier wrapped with one calibrator per label."""
+    classifier = pipeline.named_steps["clf"]
+    wrapped = CalibratedClassifier(classifier, calibrators)
+    return Pipeline([("tfidf", pipeline.named_steps["tfidf"]), ("clf", wrapped)])
 
 
 def metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:

@@ -140,7 +140,7 @@ def test_evidence_weights_are_tfidf_times_coefficient(tiny_model_dir: Path) -> N
         coef = loaded.pipeline.named_steps["clf"].estimators_[j].coef_.ravel()
         for term, weight in result.evidence[label]:
             i = feature[term]
-            assert weight == pytest.approx(row[i] * coef[i], abs=1e-12)
+            assert weight == round(row[i] * coef[i], 4)  # rounded once, in the model
             assert weight > 0
 
 
