@@ -85,7 +85,7 @@ def _interp(z: float, xs: Sequence[float], ys: Sequence[float]) -> float:
     return (y1 - y0) / (x1 - x0) * (z - x0) + y0
 
 
-class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class CalibratedClassifier(ClassifierMixin, BaseEstimator):
     """The pipeline's last step: the fitted one-vs-rest regressions and a calibrator per
     label. ``decision_function`` gives the raw decision values, ``predict_proba`` the
     calibrated probabilities."""
