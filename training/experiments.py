@@ -467,18 +467,6 @@ def recipes() -> list[Recipe]:
         ),
         replace(
             BASE,
-            name="title-body",
-            note="title and body as two blocks (no title-twice document)",
-            blocks=(title, Block("body", 2, 20000)),
-        ),
-        replace(
-            BASE,
-            name="char",
-            note="+ character 3-5-grams (char_wb), min_df 3, 60,000",
-            blocks=(Block("doc"), char),
-        ),
-        replace(
-            BASE,
             name="passages-max",
             note="long texts: the larger of the text's and its best passage's score",
             passages="max",
@@ -501,6 +489,18 @@ def recipes() -> list[Recipe]:
             note="level 2 over the four text scores and four best-passage scores",
             passages="stack",
             stacking=True,
+        ),
+        replace(
+            BASE,
+            name="title-body",
+            note="title and body as two blocks (no title-twice document)",
+            blocks=(title, Block("body", 2, 20000)),
+        ),
+        replace(
+            BASE,
+            name="char",
+            note="+ character 3-5-grams (char_wb), min_df 3, 60,000",
+            blocks=(Block("doc"), char),
         ),
     ]
 
