@@ -75,7 +75,7 @@ class Model:
         self,
         item: Item,
         scores: list[float],
-        evidence: list[list[tuple[str, float]]],
+        evidence: Sequence[list[tuple[str, float]]],
         explain: bool,
     ) -> Result:
         by_label = dict(zip(self.labels, scores, strict=True))

@@ -26,7 +26,7 @@ import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from itertools import chain, compress, filterfalse, islice
+from itertools import chain, compress, filterfalse, islice, repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -45,7 +45,7 @@ class Scored(NamedTuple):
     """Raw scores and evidence for one document, before thresholds are applied."""
 
     scores: list[float]
-    evidence: list[list[tuple[str, float]]]
+    evidence: Sequence[list[tuple[str, float]]]  # one list per label
 
 
 def parts(
@@ -193,9 +193,10 @@ class Featurizer:
         term = self._stems[word] if self._stems is not None else word
         return None if term in self._stop else term
 
-    def _run_feature(self, run: bytes) -> int | None:
+    def _run_feature(self, run: bytes) -> int:
+        """The feature id of an ASCII run, -1 for none (an int, so ids pack into numpy)."""
         term = self._run_term(run)
-        return None if term is None else self._table.get(term)
+        return -1 if term is None else self._table.get(term, -1)
 
     def _learn_runs(self, runs: list[bytes]) -> None:
         """Work out many never-seen ASCII runs at once, in C-level passes and one call to
@@ -212,11 +213,32 @@ class Featurizer:
         # a stem that is one of the vectoriser's stop words counts as no term: get(stem,
         # stem) gives the stem back unless it is one of them (whose value is None)
         terms: Iterable[str | int | None] = map(self._stop_tokens.get, stems, stems)
-        if not self._bigrams:
-            terms = map(self._table.get, terms)  # type: ignore[arg-type]
         found: dict[bytes, str | int | None] = dict.fromkeys(runs)
+        if not self._bigrams:
+            terms = map(self._table.get, terms, repeat(-1))  # type: ignore[arg-type]
+            found = dict.fromkeys(runs, -1)
         found.update(zip(compress(runs, ok), terms, strict=True))
         self._runs.store(found)
+
+    def _normalised(self, document: str) -> str:
+        """Lower-cased, accents stripped and news punctuation spaced, as the fast path
+        reads it (only on the fast path)."""
+        if self._lower:
+            document = document.lower()
+        if not document.isascii():
+            if self._strip:
+                document = strip_accents(document)
+            document = _PUNCTUATION.sub(" ", document)
+        return document
+
+    def _ascii_runs(self, document: str) -> list[bytes]:
+        """The runs of an ASCII text, those never seen learnt in bulk when there are many."""
+        runs = document.encode("ascii").translate(_ASCII_RUNS).split()
+        if len(runs) > _MANY_RUNS:
+            new = set(filterfalse(self._runs.__contains__, runs))
+            if len(new) > _MANY_RUNS:
+                self._learn_runs(list(new))
+        return runs
 
     def counts(self, document: str) -> Counter[int]:
         """Feature id -> how often the feature occurs in ``document``."""
@@ -224,21 +246,13 @@ class Featurizer:
             vocabulary = self._vocabulary
             ids = [vocabulary[t] for t in self._analyze(document) if t in vocabulary]
             return Counter(set(ids) if self._binary else ids)
-        if self._lower:
-            document = document.lower()
-        if not document.isascii():
-            if self._strip:
-                document = strip_accents(document)
-            document = _PUNCTUATION.sub(" ", document)
+        document = self._normalised(document)
         # every loop below runs in C: translate, split, filter, map, zip, Counter
         if document.isascii():
-            runs = document.encode("ascii").translate(_ASCII_RUNS).split()
-            if len(runs) > _MANY_RUNS:
-                new = set(filterfalse(self._runs.__contains__, runs))
-                if len(new) > _MANY_RUNS:
-                    self._learn_runs(list(new))
+            runs = self._ascii_runs(document)
             if not self._bigrams:
                 found: Counter[int | None] = Counter(map(self._runs.__getitem__, runs))
+                found.pop(-1, None)
                 return self._found(found)
             tokens = list(filter(None, map(self._runs.__getitem__, runs)))
         else:
@@ -267,27 +281,59 @@ class Featurizer:
 
     def matrix(self, documents: Sequence[str]) -> sparse.csr_matrix:
         """The l2-normalised tf-idf matrix of ``documents`` (rows in order)."""
-        indptr = [0]
-        indices: list[int] = []
-        values: list[int] = []
+        if self._fast and not self._bigrams:
+            rows, columns, counts = self._unigram_counts(documents)
+        else:
+            rows, columns, counts = self._counted(documents)
+        data = counts.astype(np.float64)
+        if self._binary:
+            data[:] = 1.0
+        elif self.sublinear:
+            np.log(data, out=data)
+            data += 1.0
+        data *= self.idf[columns]
+        n = len(documents)
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n))
+        norms[norms == 0] = 1.0
+        data /= norms[rows]
+        indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.int32)
+        shape = (n, self.n_features)
+        return sparse.csr_matrix((data, columns.astype(np.int32), indptr), shape=shape)
+
+    def _counted(self, documents: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, feature id, count) of every feature found, a Counter per document."""
+        lengths, indices, values = [], list[int](), list[int]()
         for document in documents:
             found = self.counts(document)
             indices += found.keys()
             values += found.values()
-            indptr.append(len(indices))
-        data = np.asarray(values, dtype=np.float64)
-        if self.sublinear:
-            np.log(data, out=data)
-            data += 1.0
-        columns = np.asarray(indices, dtype=np.int32)
-        data *= self.idf[columns]
-        lengths = np.diff(indptr)
+            lengths.append(len(found))
         rows = np.repeat(np.arange(len(documents)), lengths)
-        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(documents)))
-        norms[norms == 0] = 1.0
-        data /= np.repeat(norms, lengths)
-        shape = (len(documents), self.n_features)
-        return sparse.csr_matrix((data, columns, np.asarray(indptr, dtype=np.int32)), shape=shape)
+        return rows, np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.int64)
+
+    def _unigram_counts(
+        self, documents: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, feature id, count), rows in order and ids sorted within each: every
+        document's run ids go into one list (C-level extends), counted once with numpy,
+        instead of a Counter per document."""
+        ids: list[int] = []
+        lengths = []
+        lookup = self._runs.__getitem__
+        for document in documents:
+            document = self._normalised(document)
+            before = len(ids)
+            if document.isascii():
+                ids.extend(map(lookup, self._ascii_runs(document)))
+            else:
+                ids.extend(self.counts(document).elements())
+            lengths.append(len(ids) - before)
+        found = np.asarray(ids, dtype=np.int64)
+        rows = np.repeat(np.arange(len(documents), dtype=np.int64), lengths)
+        known = found >= 0
+        keys, counts = np.unique(rows[known] * self.n_features + found[known], return_counts=True)
+        rows, columns = np.divmod(keys, self.n_features)
+        return rows, columns, counts
 
 
 _PACKED_LIMIT = 2**62  # the largest packed sort key _evidence_order will build
@@ -316,7 +362,7 @@ def _evidence_order(
 
 def _top_terms_batch(
     x: sparse.csr_matrix, coef_t: np.ndarray, names: np.ndarray, k: int
-) -> list[list[list[tuple[str, float]]]]:
+) -> list[tuple[list[tuple[str, float]], ...]]:
     """Per row and label, the k features with the largest positive contribution (tf-idf x
     weight), largest first, equal ones by term id: the lean path's order. ``coef_t`` is
     features x labels; ``names`` an object array of the features' names. Weights are
@@ -335,16 +381,14 @@ def _top_terms_batch(
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
     place = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     keep = order[place < k]  # still in group order
-    empty: list[tuple[str, float]] = []
-    by_group = [empty] * (n_rows * n_labels)
-    if len(keep):
-        kept_group = group[keep]
-        pairs = list(zip(names[terms[keep]].tolist(), values[keep].round(4).tolist(), strict=True))
-        bounds = np.flatnonzero(np.r_[True, kept_group[1:] != kept_group[:-1], True]).tolist()
-        firsts = bounds[:-1]
-        for start, end, g in zip(firsts, bounds[1:], kept_group[firsts].tolist(), strict=True):
-            by_group[g] = pairs[start:end]
-    return [by_group[i : i + n_labels] for i in range(0, n_rows * n_labels, n_labels)]
+    kept_group = group[keep]
+    pairs = list(zip(names[terms[keep]].tolist(), values[keep].round(4).tolist(), strict=True))
+    # each group's slice of pairs (empty for a group without evidence), cut by C-level maps
+    every = np.arange(n_rows * n_labels)
+    starts = np.searchsorted(kept_group, every, side="left").tolist()
+    ends = np.searchsorted(kept_group, every, side="right").tolist()
+    by_group = list(map(pairs.__getitem__, map(slice, starts, ends)))
+    return list(zip(*[iter(by_group)] * n_labels, strict=True))
 
 
 class Scorer:

@@ -178,12 +178,12 @@ def test_evidence_order_packed_key_matches_lexsort() -> None:
 def test_batch_evidence_of_an_item_without_known_words(tiny_model_dir: Path) -> None:
     scorer = Scorer(model.load(tiny_model_dir).pipeline)
     batch = scorer.batch(["zzzz qqqq", "", "Troops recapture Mosul"])
-    assert batch[0].evidence == batch[1].evidence == [[] for _ in model.LABELS]
+    assert list(batch[0].evidence) == list(batch[1].evidence) == [[] for _ in model.LABELS]
     one = scorer.one("Troops recapture Mosul").evidence
     assert [[t for t, _ in ev] for ev in batch[2].evidence] == [[t for t, _ in ev] for ev in one]
     assert any(one)
     nothing = scorer.batch(["", "zzzz"])  # no contribution at all in the batch
-    assert [s.evidence for s in nothing] == [[[] for _ in model.LABELS]] * 2
+    assert [list(s.evidence) for s in nothing] == [[[] for _ in model.LABELS]] * 2
 
 
 def test_punctuation_turned_to_spaces_is_never_a_word_character() -> None:
