@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 
 from model.inference import Scorer
 from model.text import LABELS, Item, Result, compose
+from model.tokens import StemmingTokenizer
 
 ARTIFACT_NAME = "wiretag.joblib"
 CARD_NAME = "card.json"
@@ -69,6 +70,21 @@ class Model:
         return [
             self._result(item, s.scores, s.evidence, explain)
             for item, s in zip(items, scored, strict=True)
+        ]
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Each word of ``text`` that is one of the model's features, as (start, end,
+        term): ``text[start:end]`` as written, and the term as evidence names it (so the
+        analysts' workspace can highlight an evidence term wherever it occurs). Titles and
+        texts are read alike; call it on each."""
+        tokenizer = self.pipeline.named_steps["tfidf"].tokenizer
+        if not isinstance(tokenizer, StemmingTokenizer):
+            return []
+        vocabulary = self.pipeline.named_steps["tfidf"].vocabulary_
+        return [
+            (span.start, span.end, tokenizer.shown(span.stem))
+            for span in tokenizer.spans(text)
+            if span.stem in vocabulary
         ]
 
     def _result(

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 import Stemmer
 
@@ -90,6 +91,25 @@ class Stems(Memo):
                 return word
 
 
+class Span(NamedTuple):
+    """One word of a text: ``text[start:end]`` is how it is written there."""
+
+    start: int
+    end: int
+    word: str  # lower-cased, accents stripped: as the model reads it
+    stem: str
+
+
+def _reading(word: str) -> str:
+    """A word as the vectoriser reads it: lower case, accents stripped (scikit-learn's
+    ``strip_accents_unicode``)."""
+    word = word.lower()
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 class StemmingTokenizer:
     """Tokens of an already lower-cased text: ``token_pattern`` matches, minus
     ``stop_words``, each replaced by its stem."""
@@ -106,7 +126,10 @@ class StemmingTokenizer:
         self._build()
 
     def _build(self) -> None:
-        self.findall: Callable[[str], list[str]] = re.compile(self.token_pattern).findall
+        pattern = re.compile(self.token_pattern)
+        self.findall: Callable[[str], list[str]] = pattern.findall
+        self._finditer = pattern.finditer
+        self._fullmatch = pattern.fullmatch
         self.stop = frozenset(self.stop_words)
         stemmer = Stemmer.Stemmer(self.language)
         stemmer.maxCacheSize = 0  # Stems is the one cache
@@ -115,6 +138,18 @@ class StemmingTokenizer:
     def __call__(self, document: str) -> list[str]:
         stems, stop = self.stems, self.stop
         return [stems[t] for t in self.findall(document) if t not in stop]
+
+    def spans(self, text: str) -> list[Span]:
+        """Where each of this tokenizer's words is in ``text`` (as written: offsets into
+        the text itself), with the word as the model reads it and its stem. For
+        highlighting: a span whose stem is an evidence term's stem is that term."""
+        out = []
+        for match in self._finditer(text):
+            word = _reading(match.group())
+            if word in self.stop or not self._fullmatch(word):
+                continue
+            out.append(Span(match.start(), match.end(), word, self.stems[word]))
+        return out
 
     def learn_display(self, documents: Iterable[str], keep: Iterable[str]) -> None:
         """For each stem in ``keep``, remember its commonest word in ``documents`` (which

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
+from sklearn.pipeline import Pipeline
 
 import model
 from model import Item, inference
+from model.calibration import IDENTITY, CalibratedClassifier, Calibrator
 from model.inference import Featurizer, Scorer, _evidence_order, strip_accents, term_names
-from training.fit import make_vectorizer
+from training.fit import make_vectorizer, with_calibration
 
 TEXTS = [
     ("Suicide bomber kills 12 at checkpoint", "A car bomb struck an army post north of Baghdad."),
@@ -106,9 +109,10 @@ def test_featurizer_gives_the_shipped_vectorizers_matrix_on_the_corpus(shared_da
     assert_same_matrix(vectorizer, docs)
 
 
-def assert_paths_agree(loaded: model.Model, docs: list[str]) -> None:
-    reference = loaded.pipeline.predict_proba(docs)
-    scorer = Scorer(loaded.pipeline)
+def assert_paths_agree(loaded: model.Model | Pipeline, docs: list[str]) -> None:
+    pipeline = loaded if isinstance(loaded, Pipeline) else loaded.pipeline
+    reference = pipeline.predict_proba(docs)
+    scorer = Scorer(pipeline)
     batch = scorer.batch(docs)
     for doc, ref, b in zip(docs, reference, batch, strict=True):
         one = scorer.one(doc)
@@ -123,6 +127,25 @@ def assert_paths_agree(loaded: model.Model, docs: list[str]) -> None:
 
 def test_paths_agree_on_the_tiny_model(tiny_model_dir: Path) -> None:
     assert_paths_agree(model.load(tiny_model_dir), documents())
+
+
+def test_paths_agree_with_every_kind_of_calibrator(tiny_model_dir: Path) -> None:
+    pipeline = model.load(tiny_model_dir).pipeline
+    fitted = pipeline.named_steps["clf"]
+    assert isinstance(fitted, CalibratedClassifier)
+    calibrators = [
+        Calibrator("platt", a=0.8, b=-1.1),
+        Calibrator("isotonic", x=(-3.0, -1.0, 0.5, 2.0), y=(0.01, 0.2, 0.6, 0.97)),
+        IDENTITY,
+        Calibrator("isotonic", x=(0.0,), y=(0.3,)),  # a constant
+    ]
+    calibrated = with_calibration(
+        Pipeline([("tfidf", pipeline.named_steps["tfidf"]), ("clf", fitted.classifier)]),
+        calibrators,
+    )
+    assert_paths_agree(calibrated, documents())
+    raw = fitted.decision_function(pipeline.named_steps["tfidf"].transform(documents()))
+    np.testing.assert_allclose(calibrated.predict_proba(documents())[:, 2], expit(raw[:, 2]))
 
 
 def test_paths_agree_on_the_shipped_model(shared_data: Path) -> None:

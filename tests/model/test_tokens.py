@@ -127,3 +127,27 @@ def test_the_c_stemmer_gives_the_pure_python_stems_on_the_corpus_vocabulary(shar
     c_stems = tokenizer().stems  # the tokenizer's own stemmer, PyStemmer underneath
     differ = [w for w in sorted(words) if c_stems[w] != pure.stemWord(w)]
     assert differ == []
+
+
+def test_spans_point_at_the_words_as_written_and_name_them_as_evidence_does(
+    tiny_model_dir: Path,
+) -> None:
+    loaded = model.load(tiny_model_dir)
+    text = "Troops RECAPTURE Mosul; the fighters\u2019 retreat from Café Gao, reuters said"
+    spans = loaded.spans(text)
+    assert [text[s:e] for s, e, _ in spans] == [
+        "Troops",
+        "RECAPTURE",
+        "Mosul",
+        "fighters",
+        "retreat",
+        "Gao",
+    ]
+    result = loaded.classify([Item("x", "", text)])[0]
+    evidence_terms = {t for ev in result.evidence.values() for t, _ in ev}
+    assert evidence_terms <= {term for _, _, term in spans}  # every evidence term is found
+    words = tokenizer().spans("Recapturing the CAFÉ")
+    assert [(w.start, w.end, w.word, w.stem) for w in words] == [
+        (0, 11, "recapturing", "recaptur"),
+        (16, 20, "cafe", "cafe"),
+    ]
