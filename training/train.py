@@ -23,8 +23,8 @@ from model import LABELS, Item
 from training import card as card_mod
 from training import corpus as corpus_mod
 from training.fit import (
+    SEARCHED,
     SEED,
-    VECTORIZERS,
     Evaluation,
     Params,
     Selection,
@@ -87,7 +87,7 @@ def read_data(data: Sequence[str], exclude: Sequence[str], progress: Progress) -
 
 def choose(data: Data, inner_folds: int, progress: Progress) -> Selection:
     """Hyper-parameters, calibrators and thresholds by cross-validation on the real pool."""
-    total = inner_folds * len(VECTORIZERS)
+    total = inner_folds * len(SEARCHED)
     with progress.steps(total, "choosing hyper-parameters") as advance:
         selection = select(data.real, data.written, inner_folds, SEED, advance=advance)
     params = selection.params
@@ -122,7 +122,7 @@ def cross_validate(
 
 def fully_nested(data: Data, folds: int, inner_folds: int, progress: Progress) -> Evaluation:
     """The stricter check: hyper-parameters also chosen inside each training fold."""
-    total = folds * (inner_folds * len(VECTORIZERS) + 1)
+    total = folds * (inner_folds * len(SEARCHED) + 1)
     with progress.steps(total, "cross-validating fully nested") as advance:
         return nested_cv(data.real, data.written, folds, inner_folds, SEED, advance)
 
