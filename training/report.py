@@ -2,14 +2,13 @@
 
 Everything in it comes from the first fold assignment's out-of-fold predictions of the
 real items (calibrators and thresholds fitted inside each training fold), the card, and
-the experiment table (``experiments.json`` beside the model, written by
+a link to the experiment table (``experiments.md`` beside the model, written by
 ``python -m training.experiments``). Plots use matplotlib, which only training needs
 (the ``train`` extra), so it is imported here and nowhere else.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 
 REPORT_NAME = "report.md"
 IMAGES = "report"  # directory of the plots, beside report.md
-EXPERIMENTS = "experiments.json"
+EXPERIMENTS = "experiments.md"
 WORST = 6  # misses shown per label and kind
 
 
@@ -194,25 +193,13 @@ def worst_misses(data: Data, scores: np.ndarray, predicted: np.ndarray) -> list[
 
 
 def _experiments(directory: Path) -> list[str]:
-    path = directory / EXPERIMENTS
-    if not path.is_file():
-        return ["(no experiment table: run `python -m training.experiments`)", ""]
-    table = json.loads(path.read_text(encoding="utf-8"))
-    rows = []
-    for row in table["rows"]:
-        f1 = row["f1"]
-        rows.append(
-            [
-                row["name"],
-                row["note"],
-                f"{row['macro_f1']['mean']:.4f} ± {row['macro_f1']['sd']:.4f}",
-                f"{row.get('gain', 0.0):+.4f}",
-                "" if "p_no_gain" not in row else f"{row['p_no_gain']:.2f}",
-                *(f"{f1[label]['mean']:.3f} ± {f1[label]['sd']:.3f}" for label in LABELS),
-            ]
-        )
-    header = ["idea", "what", "macro-F1", "gain", "P(no gain)", *LABELS]
-    return [table.get("method", ""), "", *_table(header, rows)]
+    if not (directory / EXPERIMENTS).is_file():
+        return ["(no experiment table yet: run `python -m training.experiments`)", ""]
+    return [
+        "Each modelling idea tried against this recipe, with its out-of-fold macro-F1 and "
+        "per-label F1 over three fold assignments: [experiments.md](experiments.md).",
+        "",
+    ]
 
 
 def _top_terms(card: dict[str, Any]) -> list[str]:
