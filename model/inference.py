@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
@@ -39,6 +40,16 @@ from model.calibration import IDENTITY, CalibratedClassifier, Calibrator
 from model.tokens import Memo, StemmingTokenizer
 
 Evidence = dict[str, list[tuple[str, float]]]
+
+
+class Entries(NamedTuple):
+    """A batch's tf-idf values as entries: row (the document), column (the feature id) and
+    value, rows in order and columns ascending within a row (a CSR matrix's order)."""
+
+    rows: np.ndarray
+    columns: np.ndarray
+    data: np.ndarray
+    n: int
 
 
 class Scored(NamedTuple):
@@ -128,6 +139,13 @@ _PUNCTUATION = re.compile("[\u00a0\u00ab\u00b7\u00bb\u2010-\u2027\u202f\u2032-\u
 
 
 _MANY_RUNS = 64  # a text with more runs than this learns its unseen runs in bulk
+# Between the texts of a batch split in one go: the ASCII record separator, which the
+# batch's table keeps (every other non-word byte becomes a space); a text holding one
+# itself takes the one-text path.
+_MARK = "\x1e"
+_MARK_RUN = _MARK.encode("ascii")
+_MARK_ID = -2
+_BULK_RUNS = _ASCII_RUNS[:0x1E] + _MARK_RUN + _ASCII_RUNS[0x1F:]
 
 
 class Featurizer:
@@ -279,8 +297,8 @@ class Featurizer:
             return Counter(dict.fromkeys(found, 1))  # type: ignore[arg-type]
         return found  # type: ignore[return-value]
 
-    def matrix(self, documents: Sequence[str]) -> sparse.csr_matrix:
-        """The l2-normalised tf-idf matrix of ``documents`` (rows in order)."""
+    def entries(self, documents: Sequence[str]) -> Entries:
+        """The l2-normalised tf-idf values of ``documents``, entry by entry."""
         if self._fast and not self._bigrams:
             rows, columns, counts = self._unigram_counts(documents)
         else:
@@ -296,12 +314,18 @@ class Featurizer:
         norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n))
         norms[norms == 0] = 1.0
         data /= norms[rows]
-        indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.int32)
-        shape = (n, self.n_features)
-        return sparse.csr_matrix((data, columns.astype(np.int32), indptr), shape=shape)
+        return Entries(rows, columns, data, n)
+
+    def matrix(self, documents: Sequence[str]) -> sparse.csr_matrix:
+        """The l2-normalised tf-idf matrix of ``documents`` (rows in order)."""
+        e = self.entries(documents)
+        indptr = np.searchsorted(e.rows, np.arange(e.n + 1)).astype(np.int32)
+        shape = (e.n, self.n_features)
+        return sparse.csr_matrix((e.data, e.columns.astype(np.int32), indptr), shape=shape)
 
     def _counted(self, documents: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(row, feature id, count) of every feature found, a Counter per document."""
+        """(row, feature id, count) of every feature found, a Counter per document; ids
+        sorted within each row, as :meth:`_unigram_counts` gives them."""
         lengths, indices, values = [], list[int](), list[int]()
         for document in documents:
             found = self.counts(document)
@@ -309,74 +333,85 @@ class Featurizer:
             values += found.values()
             lengths.append(len(found))
         rows = np.repeat(np.arange(len(documents)), lengths)
-        return rows, np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.int64)
+        columns = np.asarray(indices, dtype=np.int64)
+        order = np.lexsort((columns, rows))
+        return rows[order], columns[order], np.asarray(values, dtype=np.int64)[order]
 
     def _unigram_counts(
         self, documents: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(row, feature id, count), rows in order and ids sorted within each: every
-        document's run ids go into one list (C-level extends), counted once with numpy,
-        instead of a Counter per document."""
-        ids: list[int] = []
-        lengths = []
-        lookup = self._runs.__getitem__
-        for document in documents:
-            document = self._normalised(document)
-            before = len(ids)
-            if document.isascii():
-                ids.extend(map(lookup, self._ascii_runs(document)))
-            else:
-                ids.extend(self.counts(document).elements())
-            lengths.append(len(ids) - before)
-        found = np.asarray(ids, dtype=np.int64)
-        rows = np.repeat(np.arange(len(documents), dtype=np.int64), lengths)
-        known = found >= 0
-        keys, counts = np.unique(rows[known] * self.n_features + found[known], return_counts=True)
-        rows, columns = np.divmod(keys, self.n_features)
-        return rows, columns, counts
+        """(row, feature id, count), rows in order and ids sorted within each.
+
+        The ASCII texts of the batch (most, once news punctuation is spaced) are joined
+        with a marker between them and split and looked up in one go, then counted once
+        with numpy; a text that stays non-ASCII takes the Counter path.
+        """
+        normalised = [d if d.isascii() else self._normalised(d) for d in documents]
+        bulk = [i for i, d in enumerate(normalised) if d.isascii() and _MARK not in d]
+        rows: list[np.ndarray] = []
+        ids: list[np.ndarray] = []
+        if bulk:
+            found, row = self._bulk_ids([normalised[i] for i in bulk])
+            rows.append(np.asarray(bulk, dtype=np.int64)[row])
+            ids.append(found)
+        if len(bulk) < len(documents):
+            for i in sorted(set(range(len(documents))) - set(bulk)):
+                elements = list(self.counts(normalised[i]).elements())
+                rows.append(np.full(len(elements), i, dtype=np.int64))
+                ids.append(np.asarray(elements, dtype=np.int64))
+        all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        keys, counts = np.unique(all_rows * self.n_features + all_ids, return_counts=True)
+        out_rows, columns = np.divmod(keys, self.n_features)
+        return out_rows, columns, counts
+
+    def _bulk_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The feature ids found in ASCII ``texts`` and the text (0, 1, ...) of each."""
+        joined = f" {_MARK} ".join(texts)
+        if self._lower:
+            joined = joined.lower()
+        runs = joined.encode("ascii").translate(_BULK_RUNS).split()
+        self._runs[_MARK_RUN] = _MARK_ID
+        found = list(map(self._runs.get, runs))  # no learning yet: None for a new run
+        if None in found:
+            self._learn_runs(list({r for r, f in zip(runs, found, strict=True) if f is None}))
+            # a full cache starts afresh, perhaps without the marker: put it back each time
+            found = [_MARK_ID if r == _MARK_RUN else self._runs[r] for r in runs]
+        ids = np.fromiter(found, dtype=np.int64, count=len(found))
+        row = np.cumsum(ids == _MARK_ID)
+        keep = ids >= 0
+        return ids[keep], row[keep]
 
 
-_PACKED_LIMIT = 2**62  # the largest packed sort key _evidence_order will build
+def _evidence_order(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The order of the contributions by group, largest value first, equal values kept in
+    the order they come in (by term id, as the batch's entries are).
 
-
-def _evidence_order(
-    group: np.ndarray, values: np.ndarray, terms: np.ndarray, n_terms: int, packed: bool = True
-) -> np.ndarray:
-    """The order of the contributions by group, largest value first, then by term id.
-
-    ``np.lexsort`` over the three keys does it, but sorting floats stably is slow; instead
-    the values are replaced by their dense rank (one quick sort), and group, rank and term
-    are packed into one int64 key that no two contributions share. Batches too big for the
-    key fall back to ``lexsort``.
+    Two stable sorts: by value, then by group, whose small integers (a batch of up to
+    16,384 items has under 65,536 groups) numpy sorts by radix, in linear time.
     """
-    n = len(values)
-    if not packed or (int(group.max(initial=0)) + 1) * (n + 1) * n_terms >= _PACKED_LIMIT:
-        return np.lexsort((terms, -values, group))
-    by_value = np.argsort(-values)
-    descending = values[by_value]
-    rank = np.empty(n, dtype=np.int64)
-    rank[by_value] = np.concatenate(([0], np.cumsum(descending[1:] != descending[:-1])))
-    key = (group.astype(np.int64) * (n + 1) + rank) * n_terms + terms
-    return np.argsort(key)
+    by_value = np.argsort(-values, kind="stable")
+    grouped = group[by_value]
+    if len(grouped) and int(grouped.max()) < 2**16:
+        grouped = grouped.astype(np.uint16)
+    return by_value[np.argsort(grouped, kind="stable")]
 
 
 def _top_terms_batch(
-    x: sparse.csr_matrix, coef_t: np.ndarray, names: np.ndarray, k: int
+    e: Entries, contributions: np.ndarray, names: np.ndarray, k: int
 ) -> list[tuple[list[tuple[str, float]], ...]]:
     """Per row and label, the k features with the largest positive contribution (tf-idf x
-    weight), largest first, equal ones by term id: the lean path's order. ``coef_t`` is
-    features x labels; ``names`` an object array of the features' names. Weights are
-    rounded to 4 places here, once, with numpy."""
-    n_rows, n_labels = x.shape[0], coef_t.shape[1]
-    # one row per stored value, one column per label, flattened
-    contributions = (coef_t[x.indices] * x.data[:, None]).ravel()
-    positive = np.flatnonzero(contributions > 0)
-    values = contributions[positive]
+    weight; ``contributions`` is entries x labels), largest first, equal ones by term id:
+    the lean path's order. ``names`` is an object array of the features' names. Weights
+    are rounded to 4 places here, once, with numpy."""
+    n_labels = contributions.shape[1]
+    flat = contributions.ravel()  # entry-major: entry i's labels at i*n_labels + j
+    positive = np.flatnonzero(flat > 0)
+    values = flat[positive]
     stored, label = np.divmod(positive, n_labels)
-    rows = np.repeat(np.arange(n_rows), np.diff(x.indptr))
-    group = rows[stored] * n_labels + label  # one group per (row, label)
-    terms = x.indices[stored]
-    order = _evidence_order(group, values, terms, len(names))
+    group = e.rows[stored] * n_labels + label  # one group per (row, label)
+    terms = e.columns[stored]
+    order = _evidence_order(group, values)
     grouped = group[order]
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
     place = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
@@ -384,10 +419,10 @@ def _top_terms_batch(
     kept_group = group[keep]
     pairs = list(zip(names[terms[keep]].tolist(), values[keep].round(4).tolist(), strict=True))
     # each group's slice of pairs (empty for a group without evidence), cut by C-level maps
-    every = np.arange(n_rows * n_labels)
-    starts = np.searchsorted(kept_group, every, side="left").tolist()
+    every = np.arange(e.n * n_labels)
+    firsts = np.searchsorted(kept_group, every, side="left").tolist()
     ends = np.searchsorted(kept_group, every, side="right").tolist()
-    by_group = list(map(pairs.__getitem__, map(slice, starts, ends)))
+    by_group = list(map(pairs.__getitem__, map(slice, firsts, ends)))
     return list(zip(*[iter(by_group)] * n_labels, strict=True))
 
 
@@ -405,32 +440,53 @@ class Scorer:
         self._intercept_array = intercept
         self._intercept = [float(b) for b in intercept]
         self._calibrate_one = [c.one for c in calibrators]
+        self._plain = all(c.method == "identity" for c in calibrators)
         # one row per feature id: (idf, idf * w_label0, idf * w_label1, ...)
         idf = self.featurizer.idf
         self._rows: list[tuple[float, ...]] = [
             tuple(row) for row in np.column_stack([idf, coef.T * idf[:, None]]).tolist()
         ]
 
-    def decisions(self, documents: Sequence[str]) -> tuple[sparse.csr_matrix, np.ndarray]:
-        """The tf-idf matrix and the raw decision values (items x labels)."""
-        x = self.featurizer.matrix(documents)
-        return x, np.asarray(x @ self._coef_t) + self._intercept_array
+    def contributions(self, documents: Sequence[str]) -> tuple[Entries, np.ndarray, np.ndarray]:
+        """The tf-idf entries, each entry's contribution to each label's decision value
+        (tf-idf x coefficient: the evidence), and the decision values (items x labels),
+        summed from the contributions without building a sparse matrix."""
+        e = self.featurizer.entries(documents)
+        contributions = self._coef_t[e.columns] * e.data[:, None]
+        decision = np.empty((e.n, self.n_labels))
+        for j in range(self.n_labels):
+            decision[:, j] = np.bincount(e.rows, weights=contributions[:, j], minlength=e.n)
+        decision += self._intercept_array
+        return e, contributions, decision
 
     def probabilities(self, decision: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from raw decision values (items x labels)."""
-        return np.column_stack(
-            [c.many(decision[:, j]) for j, c in enumerate(self.calibrators)]
-        ).reshape(decision.shape)
+        if self._plain:
+            return np.asarray(expit(decision), dtype=np.float64)
+        out = np.empty(decision.shape)
+        for j, c in enumerate(self.calibrators):
+            out[:, j] = c.many(decision[:, j])
+        return out
+
+    def arrays(
+        self, documents: Sequence[str], explain: bool = True, k: int = 5
+    ) -> tuple[np.ndarray, list[tuple[list[tuple[str, float]], ...]] | None]:
+        """Probabilities (items x labels) and, if asked, each item's evidence per label,
+        with numpy over the batch's tf-idf entries."""
+        e, contributions, decision = self.contributions(documents)
+        probabilities = self.probabilities(decision)
+        if not explain:
+            return probabilities, None
+        return probabilities, _top_terms_batch(e, contributions, self._names, k)
 
     def batch(self, documents: Sequence[str], explain: bool = True, k: int = 5) -> list[Scored]:
-        """Score many documents with one tf-idf matrix and one matrix product."""
-        x, decision = self.decisions(documents)
-        probabilities = self.probabilities(decision).tolist()
-        if not explain:
+        """Score many documents at once (:meth:`arrays`, one Scored per document)."""
+        probabilities, evidence = self.arrays(documents, explain, k)
+        rows = probabilities.tolist()
+        if evidence is None:
             nothing: list[list[tuple[str, float]]] = [[] for _ in self._intercept]
-            return [Scored(row, nothing) for row in probabilities]
-        evidence = _top_terms_batch(x, self._coef_t, self._names, k)
-        return list(map(Scored, probabilities, evidence))
+            return [Scored(row, nothing) for row in rows]
+        return list(map(Scored, rows, evidence))
 
     def one(self, document: str, explain: bool = True, k: int = 5) -> Scored:
         """Scores (and evidence) for one document without a sparse matrix: the fast path

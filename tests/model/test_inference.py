@@ -185,17 +185,20 @@ def test_classify_keeps_order_ids_and_all_scores(tiny_model_dir: Path) -> None:
     assert loaded.classify(items, explain=False)[0].evidence == {}
 
 
-def test_evidence_order_packed_key_matches_lexsort() -> None:
-    # many ties on purpose: equal values inside a group must come out by term id
+def test_evidence_order_is_by_group_then_value_then_term() -> None:
+    # many ties on purpose: equal values inside a group must come out by term id; the
+    # contributions arrive as the batch's entries do, by term within each group
     rng = np.random.default_rng(7)
-    n = 5000
-    group = rng.integers(0, 300, n)
-    values = rng.integers(1, 6, n) / 4.0
-    terms = rng.permutation(40_000)[:n]
-    packed = _evidence_order(group, values, terms, 40_000)
-    reference = _evidence_order(group, values, terms, 40_000, packed=False)
-    np.testing.assert_array_equal(packed, reference)
-    np.testing.assert_array_equal(reference, np.lexsort((terms, -values, group)))
+    for n_groups in (300, 70_000):  # the radix-sorted and the wide group numbers
+        n = 5000
+        group = rng.integers(0, n_groups, n)
+        terms = rng.permutation(40_000)[:n]
+        arrival = np.lexsort((terms, group))
+        group, terms = group[arrival], terms[arrival]
+        values = rng.integers(1, 6, n) / 4.0
+        np.testing.assert_array_equal(
+            _evidence_order(group, values), np.lexsort((terms, -values, group))
+        )
 
 
 def test_batch_evidence_of_an_item_without_known_words(tiny_model_dir: Path) -> None:
