@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import sklearn
@@ -137,7 +137,27 @@ class Params:
         }
 
 
-def vectorizer_kwargs(name: str) -> dict[str, Any]:
+class RememberingTokenizer(StemmingTokenizer):
+    """Training only: a :class:`StemmingTokenizer` that remembers each text's tokens for
+    every fit of the training run. Cross-validation tokenises the same texts a few
+    hundred times; the shipped model keeps the plain tokenizer."""
+
+    memory: ClassVar[dict[tuple[str, tuple[str, ...], str], list[str]]] = {}
+
+    def __call__(self, document: str) -> list[str]:
+        key = (self.token_pattern, self.stop_words, document)
+        found = self.memory.get(key)
+        if found is None:
+            found = self.memory[key] = super().__call__(document)
+        return found
+
+    @classmethod
+    def forget(cls) -> None:
+        """Drop what was remembered (at the end of a training run)."""
+        cls.memory.clear()
+
+
+def vectorizer_kwargs(name: str, remember: bool = False) -> dict[str, Any]:
     """Full TfidfVectorizer arguments for a named grid entry."""
     base = {
         "lowercase": True,
@@ -146,14 +166,15 @@ def vectorizer_kwargs(name: str) -> dict[str, Any]:
         "dtype": np.float64,
     }
     if VECTORIZERS[name]["analyzer"] == "word":
-        tokenizer = StemmingTokenizer(TOKEN_PATTERN, STOP_WORDS)
+        kind = RememberingTokenizer if remember else StemmingTokenizer
+        tokenizer = kind(TOKEN_PATTERN, STOP_WORDS)
         base |= {"tokenizer": tokenizer, "token_pattern": None, "stop_words": None}
     return base | VECTORIZERS[name]
 
 
-def make_vectorizer(name: str) -> TfidfVectorizer:
-    """A fresh vectoriser for a grid entry."""
-    return TfidfVectorizer(**vectorizer_kwargs(name))
+def make_vectorizer(name: str, remember: bool = False) -> TfidfVectorizer:
+    """A fresh vectoriser for a grid entry (``remember``: for cross-validation fits)."""
+    return TfidfVectorizer(**vectorizer_kwargs(name, remember))
 
 
 def make_classifier(c: float) -> OneVsRestClassifier:
@@ -166,11 +187,10 @@ def make_classifier(c: float) -> OneVsRestClassifier:
     return OneVsRestClassifier(regression)
 
 
-def build_pipeline(params: Params) -> Pipeline:
+def build_pipeline(params: Params, remember: bool = False) -> Pipeline:
     """The model: one Pipeline, TF-IDF then one-vs-rest logistic regression."""
-    return Pipeline(
-        [("tfidf", make_vectorizer(params.vectorizer)), ("clf", make_classifier(params.C))]
-    )
+    vectorizer = make_vectorizer(params.vectorizer, remember)
+    return Pipeline([("tfidf", vectorizer), ("clf", make_classifier(params.C))])
 
 
 def item_weights(n_real: int, n_written: int, written_weight: float) -> np.ndarray:
@@ -185,9 +205,15 @@ def weighted(fit: Callable[..., Any], *args: Any, sample_weight: np.ndarray) -> 
         return fit(*args, sample_weight=sample_weight)
 
 
-def fit_pipeline(params: Params, real: Sequence[Example], written: Sequence[Example]) -> Pipeline:
-    """A pipeline for ``params`` fitted on real items and the written ones at their weight."""
-    pipeline = build_pipeline(params)
+def fit_pipeline(
+    params: Params,
+    real: Sequence[Example],
+    written: Sequence[Example],
+    remember: bool = True,
+) -> Pipeline:
+    """A pipeline for ``params`` fitted on real items and the written ones at their weight
+    (``remember``: tokens remembered across fits, for cross-validation, not to ship)."""
+    pipeline = build_pipeline(params, remember)
     documents = [e.document for e in real] + [e.document for e in written]
     y = np.vstack([label_matrix(real), label_matrix(written)])
     weights = item_weights(len(real), len(written), params.written_weight)
@@ -238,7 +264,7 @@ def _fit_scores(
     docs' decision values for each. ``train`` is (documents, labels, how many of them
     are real)."""
     train_docs, y_train, n_real = train
-    vectorizer = make_vectorizer(vec_name)
+    vectorizer = make_vectorizer(vec_name, remember=True)
     x_train = vectorizer.fit_transform(train_docs)
     x_test = vectorizer.transform(test_docs)
     out = {}

@@ -27,6 +27,7 @@ from training.fit import (
     SEED,
     Evaluation,
     Params,
+    RememberingTokenizer,
     Selection,
     add_display_words,
     best_threshold,
@@ -197,7 +198,7 @@ def fit_final(data: Data, selection: Selection, progress: Progress) -> Pipeline:
     """The shipped pipeline: fitted on every real and written item, calibrated, and
     taught which word to show for each stem."""
     progress.say("fitting the final model on every item")
-    pipeline = fit_pipeline(selection.params, data.real, data.written)
+    pipeline = fit_pipeline(selection.params, data.real, data.written, remember=False)
     add_display_words(pipeline, [e.document for e in data.corpus.examples])
     return with_calibration(pipeline, selection.calibrators)
 
@@ -215,6 +216,23 @@ def train(
     """Cross-validate, choose, fit on everything, save artifact + card (and the report
     when asked); return the card."""
     started = time.perf_counter()
+    try:
+        return _train(data, exclude, check, out, folds, inner_folds, progress, report, started)
+    finally:
+        RememberingTokenizer.forget()
+
+
+def _train(
+    data: Sequence[str],
+    exclude: Sequence[str],
+    check: Sequence[str],
+    out: str,
+    folds: int,
+    inner_folds: int,
+    progress: Progress,
+    report: bool,
+    started: float,
+) -> dict[str, Any]:
     items = read_data(data, exclude, progress)
     selection = choose(items, inner_folds, progress)
     runs = cross_validate(items, selection.params, folds, inner_folds, progress)
