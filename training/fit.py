@@ -412,7 +412,11 @@ def nested_cv(
     splitter = StratifiedKFold(n_splits=outer, shuffle=True, random_state=seed)
     for k, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(real)), strata(real)), 1):
         train = [real[i] for i in train_idx]
-        selection = select(train, written, inner, seed, fixed, advance)
+
+        def inner_step(note: str, k: int = k) -> None:
+            advance(f"fold {k}/{outer}, inner {note}")
+
+        selection = select(train, written, inner, seed, fixed, inner_step)
         pipeline = fit_pipeline(selection.params, train, written)
         z = decisions(
             pipeline.named_steps["clf"],
