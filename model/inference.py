@@ -213,6 +213,8 @@ class Featurizer:
 
     def _run_feature(self, run: bytes) -> int:
         """The feature id of an ASCII run, -1 for none (an int, so ids pack into numpy)."""
+        if run == _MARK_RUN:
+            return _MARK_ID
         term = self._run_term(run)
         return -1 if term is None else self._table.get(term, -1)
 
@@ -231,12 +233,11 @@ class Featurizer:
         # a stem that is one of the vectoriser's stop words counts as no term: get(stem,
         # stem) gives the stem back unless it is one of them (whose value is None)
         terms: Iterable[str | int | None] = map(self._stop_tokens.get, stems, stems)
-        found: dict[bytes, str | int | None] = dict.fromkeys(runs)
+        default: int | None = None
         if not self._bigrams:
-            terms = map(self._table.get, terms, repeat(-1))  # type: ignore[arg-type]
-            found = dict.fromkeys(runs, -1)
-        found.update(zip(compress(runs, ok), terms, strict=True))
-        self._runs.store(found)
+            terms, default = map(self._table.get, terms, repeat(-1)), -1  # type: ignore[arg-type]
+        found = iter(terms)
+        self._runs.store(runs, [next(found) if k else default for k in ok])
 
     def _normalised(self, document: str) -> str:
         """Lower-cased, accents stripped and news punctuation spaced, as the fast path
@@ -374,9 +375,11 @@ class Featurizer:
         self._runs[_MARK_RUN] = _MARK_ID
         found = list(map(self._runs.get, runs))  # no learning yet: None for a new run
         if None in found:
-            self._learn_runs(list({r for r, f in zip(runs, found, strict=True) if f is None}))
-            # a full cache starts afresh, perhaps without the marker: put it back each time
-            found = [_MARK_ID if r == _MARK_RUN else self._runs[r] for r in runs]
+            new = set(compress(runs, map(operator.is_, found, repeat(None))))
+            self._learn_runs(list(new))
+            # a run the bounded cache let go is worked out again (the marker included)
+            self._runs[_MARK_RUN] = _MARK_ID
+            found = list(map(self._runs.__getitem__, runs))
         ids = np.fromiter(found, dtype=np.int64, count=len(found))
         row = np.cumsum(ids == _MARK_ID)
         keep = ids >= 0

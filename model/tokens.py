@@ -45,11 +45,11 @@ class Memo(dict[Any, Any]):
         self[key] = found
         return found
 
-    def store(self, found: dict[Any, Any]) -> None:
-        """Remember many keys at once (starting afresh if they do not fit)."""
-        if len(self) + len(found) > self._limit:
+    def store(self, keys: list[Any], values: list[Any]) -> None:
+        """Remember many keys' values at once (starting afresh if they do not fit)."""
+        if len(self) + len(keys) > self._limit:
             self.clear()
-        self.update(found if len(found) <= self._limit else islice(found.items(), self._limit))
+        self.update(zip(islice(keys, self._limit), values, strict=False))
 
 
 class Stems(Memo):

@@ -240,7 +240,9 @@ def test_texts_of_many_new_words_are_learnt_in_bulk_with_the_same_matrix() -> No
     # real words, stop words, digits, single letters and repeats are mixed in
     train = [model.compose(t, x) for t, x in TEXTS] + AWKWARD
     mixed = " ".join(f"{w} the recruits 12 x bomb{i % 3} attacks" for i, w in enumerate(TEXTS))
-    docs = [random_words(400, 1), random_words(300, 2) + " " + mixed, mixed * 20, *train]
+    # the batch path splits texts joined by a record separator: one inside a text too
+    marked = "suicide\x1ebomber attack\x1e \x1e recruits"
+    docs = [random_words(400, 1), random_words(300, 2) + " " + mixed, mixed * 20, marked, *train]
     for name in ("word1", "word12"):
         vectorizer = make_vectorizer(name).set_params(min_df=1).fit(train + docs[:1])
         assert_same_matrix(vectorizer, docs)
