@@ -94,6 +94,8 @@ class Texts:
     # passages: rows of the passage count matrices, and the item each one belongs to
     passage_item: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     passage_blocks: dict[str, Counts] = field(default_factory=dict)
+    unlabelled: sparse.csr_matrix | None = None  # the 74k unlabelled RSS items, "doc" block
+    keys: list[str] = field(default_factory=list)  # each item's normalised text
 
 
 def tokenise(examples: Sequence[corpus_mod.Example], n_real: int) -> Texts:
@@ -176,17 +178,30 @@ class Block:
 
 
 def fold_tfidf(
-    counts: sparse.csr_matrix, train_rows: np.ndarray, block: Block
+    counts: sparse.csr_matrix,
+    train_rows: np.ndarray,
+    block: Block,
+    unlabelled: sparse.csr_matrix | None = None,
+    use: str = "none",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The columns kept and their idf, as TfidfVectorizer fitted on ``train_rows`` would."""
+    """The columns kept and their idf, as TfidfVectorizer fitted on ``train_rows`` would;
+    with ``use`` "idf" the idf also counts the ``unlabelled`` texts, with "vocab" the
+    vocabulary (min_df, max_features) does too."""
     fit = counts[train_rows]
     df = np.bincount(fit.indices, minlength=counts.shape[1])
-    keep = np.flatnonzero(df >= block.min_df)
-    if block.max_features is not None and len(keep) > block.max_features:
-        tf = np.asarray(fit.sum(axis=0)).ravel()[keep]
-        keep = np.sort(keep[np.argsort(-tf, kind="stable")[: block.max_features]])
     n = fit.shape[0]
-    idf = np.log((1 + n) / (1 + df[keep])) + 1.0
+    df_all, n_all = df, n
+    if unlabelled is not None and use != "none":
+        df_all = df + np.bincount(unlabelled.indices, minlength=counts.shape[1])
+        n_all = n + unlabelled.shape[0]
+    chooser = df_all if use == "vocab" else df
+    keep = np.flatnonzero(chooser >= block.min_df)
+    if block.max_features is not None and len(keep) > block.max_features:
+        tf = np.asarray(fit.sum(axis=0)).ravel()
+        if use == "vocab" and unlabelled is not None:
+            tf = tf + np.asarray(unlabelled.sum(axis=0)).ravel()
+        keep = np.sort(keep[np.argsort(-tf[keep], kind="stable")[: block.max_features]])
+    idf = np.log((1 + n_all) / (1 + df_all[keep])) + 1.0
     return keep, idf
 
 
@@ -215,6 +230,10 @@ class Recipe:
     written_weight: float = 0.5
     passages: str = "none"  # "none", "max", "mean", "stack"
     stacking: bool = False  # level 2: each label from all four level-1 scores (inner CV)
+    unlabelled_idf: str = "none"  # "idf" or "vocab": the 74k unlabelled RSS items count too
+    self_training: bool = False  # confident unlabelled items join the fit, pseudo-labelled
+    source_balance: float = 0.0  # real items weigh (items in their source)^-this, mean 1
+    thresholds: str = "best"  # "best" F1 cut, or "smoothed" (F1 averaged over nearby cuts)
 
 
 def _weights(y: np.ndarray, how: str) -> dict[int, float] | str | None:
@@ -257,11 +276,27 @@ def _features(
     as fitted on the items ``fit_rows``."""
     parts = []
     for block in recipe.blocks:
-        keep, idf = fold_tfidf(texts.blocks[block.name].matrix, fit_rows, block)
+        keep, idf = _fitted(texts, recipe, block, fit_rows)
         source = texts.passage_blocks if passage else texts.blocks
         x = apply_tfidf(source[block.name].matrix[rows], keep, idf)
         parts.append(x * block.weight if block.weight != 1.0 else x)
     return sparse.hstack(parts).tocsr() if len(parts) > 1 else parts[0]
+
+
+def _fitted(
+    texts: Texts, recipe: Recipe, block: Block, fit_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    unlabelled = texts.unlabelled if block.name == "doc" else None
+    return fold_tfidf(
+        texts.blocks[block.name].matrix, fit_rows, block, unlabelled, recipe.unlabelled_idf
+    )
+
+
+def _unlabelled_features(texts: Texts, recipe: Recipe, fit_rows: np.ndarray) -> sparse.csr_matrix:
+    """The unlabelled texts in the recipe's (single, "doc") block, as fitted on ``fit_rows``."""
+    assert texts.unlabelled is not None and [b.name for b in recipe.blocks] == ["doc"]
+    keep, idf = _fitted(texts, recipe, recipe.blocks[0], fit_rows)
+    return apply_tfidf(texts.unlabelled, keep, idf)
 
 
 def _top_passage(
@@ -305,6 +340,8 @@ def fit_predict(texts: Texts, recipe: Recipe, train: np.ndarray, test: np.ndarra
     x_train = _features(texts, recipe, train, train, passage=False)
     x_test = _features(texts, recipe, train, test, passage=False)
     models = _level1(x_train, y[train], w[train], recipe)
+    if recipe.self_training:
+        models = _self_trained(texts, recipe, train, x_train, models)
     doc = _decision(models, x_test)
     use_passages = recipe.passages != "none"
     top = _top_passage(texts, models, recipe, train, test) if use_passages else None
@@ -338,9 +375,43 @@ def fit_predict(texts: Texts, recipe: Recipe, train: np.ndarray, test: np.ndarra
     return out
 
 
+PSEUDO_WEIGHT = 0.1  # an unlabelled item with pseudo-labels weighs a tenth of a real one
+SURE = (0.05, 0.95)  # every label's (balanced) probability below or above these
+
+
+def _self_trained(
+    texts: Texts,
+    recipe: Recipe,
+    train: np.ndarray,
+    x_train: sparse.csr_matrix,
+    models: list[LogisticRegression],
+) -> list[LogisticRegression]:
+    """Refit with the unlabelled items the first fit is sure about on every label, each
+    with its pseudo-labels at PSEUDO_WEIGHT; at most twice as many all-negative items
+    as items with a pseudo-positive label."""
+    x_u = _unlabelled_features(texts, recipe, train)
+    p = 1.0 / (1.0 + np.exp(-_decision(models, x_u)))
+    sure = ((p <= SURE[0]) | (p >= SURE[1])).all(axis=1)
+    pseudo = (p >= SURE[1]).astype(int)
+    positive = np.flatnonzero(sure & (pseudo.sum(axis=1) > 0))
+    negative = np.flatnonzero(sure & (pseudo.sum(axis=1) == 0))
+    rng = np.random.default_rng(SEED)
+    negative = rng.choice(negative, size=min(len(negative), 2 * len(positive)), replace=False)
+    chosen = np.concatenate([positive, negative])
+    x = sparse.vstack([x_train, x_u[chosen]]).tocsr()
+    y = np.vstack([texts.y[train], pseudo[chosen]])
+    w = np.concatenate([_item_weights(texts, recipe)[train], np.full(len(chosen), PSEUDO_WEIGHT)])
+    return _level1(x, y, w, recipe)
+
+
 def _item_weights(texts: Texts, recipe: Recipe) -> np.ndarray:
     n = texts.y.shape[0]
     w = np.ones(n)
+    if recipe.source_balance:
+        origins = np.array(texts.origins[: texts.n_real])
+        _, inverse, sizes = np.unique(origins, return_inverse=True, return_counts=True)
+        real = sizes[inverse].astype(float) ** -recipe.source_balance
+        w[: texts.n_real] = real / real.mean()
     w[texts.n_real :] = recipe.written_weight
     return w
 
@@ -363,13 +434,30 @@ def out_of_fold(texts: Texts, recipe: Recipe, seed: int) -> tuple[np.ndarray, np
     return scores, fold_of
 
 
-def cross_fitted_predictions(y: np.ndarray, scores: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+def smoothed_threshold(y: np.ndarray, scores: np.ndarray) -> float:
+    """The cut with the best F1 averaged over the cuts around it (a window of a tenth of
+    the positives, at least 3): a small-sample correction against a lucky single cut."""
+    order = np.argsort(-scores, kind="stable")
+    ys, ss = y[order], scores[order]
+    tp = np.cumsum(ys)
+    f1 = 2 * tp / (np.arange(1, len(ys) + 1) + ys.sum() + 1e-12)
+    width = max(3, int(ys.sum()) // 10)
+    smooth = np.convolve(f1, np.ones(2 * width + 1) / (2 * width + 1), mode="same")
+    distinct = np.append(ss[1:] < ss[:-1], True)
+    i = int(np.argmax(np.where(distinct, smooth, -1.0)))
+    return float((ss[i] + ss[i + 1]) / 2) if i + 1 < len(ss) else float(ss[i])
+
+
+def cross_fitted_predictions(
+    y: np.ndarray, scores: np.ndarray, fold_of: np.ndarray, how: str = "best"
+) -> np.ndarray:
     """0/1 predictions, each fold's thresholds tuned on the other folds' scores."""
+    tune = smoothed_threshold if how == "smoothed" else best_threshold
     predicted = np.zeros(y.shape, dtype=int)
     for k in np.unique(fold_of):
         here, other = fold_of == k, fold_of != k
         for j in range(y.shape[1]):
-            t = best_threshold(y[other, j], scores[other, j])
+            t = tune(y[other, j], scores[other, j])
             predicted[here, j] = scores[here, j] >= t
     return predicted
 
@@ -414,7 +502,7 @@ def measure(texts: Texts, recipe: Recipe) -> dict[str, Any]:
     y = texts.y[: texts.n_real]
     started = time.perf_counter()
     runs = [out_of_fold(texts, recipe, seed) for seed in SEEDS]
-    predicted = [cross_fitted_predictions(y, s, f) for s, f in runs]
+    predicted = [cross_fitted_predictions(y, s, f, recipe.thresholds) for s, f in runs]
     per_label = np.array([f1s(y, p) for p in predicted])
     macro = per_label.mean(axis=1)
     return {
@@ -502,6 +590,36 @@ def recipes() -> list[Recipe]:
         ),
         replace(
             BASE,
+            name="idf-unlabelled",
+            note="idf over the pool and the 74k unlabelled RSS items",
+            unlabelled_idf="idf",
+        ),
+        replace(
+            BASE,
+            name="vocab-unlabelled",
+            note="vocabulary and idf over the pool and the 74k unlabelled RSS items",
+            unlabelled_idf="vocab",
+        ),
+        replace(
+            BASE,
+            name="self-training",
+            note="+ unlabelled items sure on every label (p<0.05 or >0.95), pseudo-labelled, weight 0.1",
+            self_training=True,
+        ),
+        replace(
+            BASE,
+            name="source-balance",
+            note="real items weighted by (items in their source)^-0.5",
+            source_balance=0.5,
+        ),
+        replace(
+            BASE,
+            name="thresholds-smoothed",
+            note="each threshold at the best F1 averaged over nearby cuts",
+            thresholds="smoothed",
+        ),
+        replace(
+            BASE,
             name="title-body",
             note="title and body as two blocks (no title-twice document)",
             blocks=(title, Block("body", 2, 20000)),
@@ -521,10 +639,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="../shared/data/*.jsonl")
     parser.add_argument("--written", default="training/data/*.jsonl")
     parser.add_argument("--cache", default=".cache/experiments")
+    parser.add_argument("--unlabelled", default="../shared/unlabelled/google_news_rss_2017.jsonl")
     parser.add_argument("--out", default="model/experiments.json", help="also writes .md")
     parser.add_argument("--only", nargs="*", default=None, help="recipe names to run")
     args = parser.parse_args(argv)
     texts = load_texts(args.data, args.written, Path(args.cache))
+    if Path(args.unlabelled).is_file():
+        texts.unlabelled = unlabelled_counts(Path(args.unlabelled), texts, Path(args.cache))
     out = Path(args.out)
     table = json.loads(out.read_text()) if out.is_file() else {"rows": []}
     done = {row["name"]: row for row in table["rows"]}
@@ -593,6 +714,36 @@ def markdown(table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def unlabelled_counts(path: Path, texts: Texts, cache: Path) -> sparse.csr_matrix:
+    """The unlabelled items' stem counts in the "doc" block's vocabulary (which they may
+    extend), minus any whose text is also in the pool (cached)."""
+    saved = cache / f"unlabelled-{path.stat().st_size}.pkl"
+    if saved.is_file():
+        matrix, vocabulary = pickle.loads(saved.read_bytes())  # noqa: S301 (our own cache)
+    else:
+        tokenizer = StemmingTokenizer(TOKEN_PATTERN, STOP_WORDS)
+        preprocess = TfidfVectorizer(lowercase=True, strip_accents="unicode").build_preprocessor()
+        pooled = set(texts.keys)
+        docs = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            document = compose(row.get("title", ""), row.get("text", ""))
+            if _key(document) not in pooled:
+                docs.append(tokenizer(preprocess(document)))
+        vocabulary = texts.blocks["doc"].vocabulary
+        matrix = _count(docs, vocabulary)
+        saved.write_bytes(pickle.dumps((matrix, vocabulary)))
+    texts.blocks["doc"].vocabulary = vocabulary
+    width = len(vocabulary)
+    texts.blocks["doc"].matrix = _widen(texts.blocks["doc"].matrix, width)
+    texts.passage_blocks["doc"].matrix = _widen(texts.passage_blocks["doc"].matrix, width)
+    return _widen(matrix, width)
+
+
+def _key(document: str) -> str:
+    return " ".join(document.lower().split())
+
+
 def load_texts(data: str, written: str, cache: Path) -> Texts:
     """The corpus, tokenised (cached by the files' hashes)."""
     files = [f for f in sorted(glob.glob(data)) if "seed_articles" not in f]
@@ -601,12 +752,14 @@ def load_texts(data: str, written: str, cache: Path) -> Texts:
     key = "-".join(str(v["sha256"])[:8] for v in corpus.files.values())
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / ("texts-" + re.sub(r"\W", "", key)[:64] + ".pkl")
-    if path.is_file():
-        return pickle.loads(path.read_bytes())  # noqa: S301 (our own cache)
     real = [e for e in corpus.examples if not e.written]
     written_items = [e for e in corpus.examples if e.written]
-    texts = tokenise(real + written_items, len(real))
-    path.write_bytes(pickle.dumps(texts))
+    if path.is_file():
+        texts = pickle.loads(path.read_bytes())  # noqa: S301 (our own cache)
+    else:
+        texts = tokenise(real + written_items, len(real))
+        path.write_bytes(pickle.dumps(texts))
+    texts.keys = [_key(e.document) for e in real + written_items]
     return texts
 
 
