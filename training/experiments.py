@@ -39,7 +39,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from model import LABELS, compose
-from model.passages import passages
+from training.passages import passages
 from model.tokens import StemmingTokenizer
 from training import corpus as corpus_mod
 from training.fit import SEED, STOP_WORDS, TOKEN_PATTERN, best_threshold, label_matrix, strata

@@ -1,8 +1,10 @@
 """Passages of a long text: the pieces a story can be "partly about" a topic in.
 
 A 5 KB report of an attack may hold one paragraph on how the attacker was radicalised;
-scored as a whole, that paragraph is drowned by the rest. The model also scores each
-passage (read with the item's title, as a short item is) and lets the best one count.
+scored as a whole, that paragraph is drowned by the rest. The experiments
+(:mod:`training.experiments`) score each passage (read with the item's title, as a short
+item is) and let the best one count, alone or mixed with the whole text's score; neither
+beat its noise, so the shipped model reads whole texts only.
 A passage is a run of paragraphs of at least ``MIN_CHARS``; a text with no paragraph
 breaks is cut at sentence ends instead. Short texts (RSS items) have no passages.
 """
