@@ -39,10 +39,10 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from model import LABELS, compose
-from training.passages import passages
 from model.tokens import StemmingTokenizer
 from training import corpus as corpus_mod
 from training.fit import SEED, STOP_WORDS, TOKEN_PATTERN, best_threshold, label_matrix, strata
+from training.passages import passages
 
 SEEDS = (SEED, SEED + 1, SEED + 2)
 FOLDS = 5
