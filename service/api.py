@@ -93,31 +93,31 @@ def model_ref(m: Model) -> schema.ModelRef:
 
 
 def _results(results: list[Result], truncated: list[bool], explain: bool) -> list[schema.Result]:
-    """The answer's results, every score rounded to 4 places (evidence weights come from
-    the model rounded already, once, with numpy).
+    """The answer's results, every score and evidence weight rounded to 4 places.
 
-    Scores are rounded in one numpy call for the whole request: ``round()`` on each of an
-    item's numbers cost more than everything else the service does per item.
+    Rounded in one numpy call for the whole request: ``round()`` on each of an item's 24
+    numbers cost more than everything else the service does per item.
     """
     numbers = [x for r in results for x in r.scores.values()]
-    take = iter(np.round(np.array(numbers), 4).tolist()).__next__
+    if explain:
+        numbers += [w for r in results for terms in r.evidence.values() for _, w in terms]
+    take = iter(np.round(np.array(numbers), 4).tolist()).__next__  # scores, then weights
+    rounded_scores = [{label: take() for label in r.scores} for r in results]
     found = []
-    for result, cut in zip(results, truncated, strict=True):
-        rounded = {label: take() for label in result.scores}
-        if explain:
-            found.append(
-                schema.Result(
-                    id=result.id,
-                    labels=result.labels,
-                    scores=rounded,
-                    evidence=result.evidence,
-                    truncated=cut,
-                )
-            )
-        else:
+    for result, cut, rounded in zip(results, truncated, rounded_scores, strict=True):
+        if not explain:
             found.append(
                 schema.Result(id=result.id, labels=result.labels, scores=rounded, truncated=cut)
             )
+            continue
+        evidence = {
+            label: [(term, take()) for term, _ in terms] for label, terms in result.evidence.items()
+        }
+        found.append(
+            schema.Result(
+                id=result.id, labels=result.labels, scores=rounded, evidence=evidence, truncated=cut
+            )
+        )
     return found
 
 
