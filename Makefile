@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 SHARED ?= ../shared
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+TRAIN_STAMP := $(VENV)/.installed-train
 PYTEST_ARGS ?=
 # analysts' corrections to train on (files from `make corrections`), e.g.
 #   make train CORRECTIONS=data/corrections.jsonl
@@ -48,6 +49,10 @@ service: $(RUN_STAMP) ## start only the HTTP service
 poller: $(RUN_STAMP) ## start only the polling daemon
 	$(PY) -m poller
 
+$(TRAIN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[train]'
+	@touch $@ $(RUN_STAMP)
+
 test: $(DEV_STAMP) lint ## lint, type-check and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -61,12 +66,12 @@ fmt: $(DEV_STAMP) ## format the code and apply safe lint fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-train: $(RUN_STAMP) ## retrain the shipped model from ../shared/data, training/data and CORRECTIONS=
+train: $(TRAIN_STAMP) ## retrain the shipped model, card and report from ../shared/data, training/data and CORRECTIONS=
 	$(PY) -m training train \
 	  $(foreach f,$(CORRECTIONS),--data '$(f)') \
 	  --data '$(SHARED)/data/*.jsonl' --exclude seed_articles \
 	  --data 'training/data/*.jsonl' \
-	  --check $(SHARED)/data/seed_articles.jsonl --out model
+	  --check $(SHARED)/data/seed_articles.jsonl --out model --report
 
 corrections: $(RUN_STAMP) ## export analysts' corrections to data/corrections.jsonl (for make train)
 	$(PY) -m training export-corrections --out data/corrections.jsonl

@@ -1,4 +1,10 @@
-"""Model benchmark: throughput, single-item latency, load time and memory.
+"""Model benchmark: throughput, single-item latency, load time, memory, worst-case CPU.
+
+Reports, in one run: batches of RSS items and of ~5 KB articles with and without evidence
+(also in batches of 100 as the service gets them, and with the answers made JSON-ready),
+one RSS item and one 5 KB article with evidence, the model's load time and memory, the
+artifact's size, and the CPU of one 1 MiB request of 256 items of never-seen random words
+with PyStemmer (shipped) against the pure-Python stemmer it replaced.
 
 Compares the shipped model with the plain baseline
 ``Pipeline([TfidfVectorizer(ngram_range=(1, 2)), OneVsRestClassifier(LogisticRegression())])``
@@ -15,6 +21,7 @@ import argparse
 import gc
 import glob
 import json
+import random
 import resource
 import statistics
 import subprocess
@@ -130,6 +137,48 @@ def load_in_subprocess() -> dict[str, float]:
     }
 
 
+def random_words_request(seed: int = 7) -> list[Item]:
+    """The worst case the service accepts: 256 items of never-seen words, 1 MiB in all."""
+    rng = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    items = []
+    for i in range(256):
+        words, size = [], 0
+        while size < 4000:
+            word = "".join(rng.choice(letters) for _ in range(rng.randint(4, 10)))
+            words.append(word)
+            size += len(word) + 1
+        items.append(Item(str(i), "", " ".join(words)))
+    return items
+
+
+def never_seen_cpu(items: list[Item], rounds: int = 3) -> dict[str, float]:
+    """CPU seconds of one classify call over ``items`` with nothing cached, median of
+    ``rounds`` fresh models: with PyStemmer (shipped) and with snowballstemmer's pure
+    Python stemmer swapped in (how it was), in the same run."""
+    from snowballstemmer.english_stemmer import EnglishStemmer
+
+    from model.tokens import Stems
+
+    seen: dict[str, list[float]] = {"pystemmer": [], "pure_python_snowballstemmer": []}
+    for _ in range(rounds):
+        for name in seen:
+            fresh = model.load()
+            if name != "pystemmer":
+                stems = Stems(EnglishStemmer().stemWord)
+                fresh.pipeline.named_steps["tfidf"].tokenizer.stems = stems
+                fresh._scorer.featurizer._stems = stems
+            start = time.process_time()
+            fresh.classify(items)
+            seen[name].append(time.process_time() - start)
+    return {name: round(statistics.median(v), 3) for name, v in seen.items()}
+
+
+def batches_of(items: list[Item], size: int) -> list[list[Item]]:
+    """``items`` cut into batches of ``size`` (as the service gets them)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def speedups(t: dict[str, int]) -> dict[str, float]:
     """wiretag's items/s over the baseline's. The baseline gives probabilities only;
     wiretag's classify also applies thresholds and builds results, and "with evidence"
@@ -172,6 +221,8 @@ def main() -> int:
     docs_art = [model.compose(i.title, i.text) for i in articles]
     one = rss[0]
     one_doc = docs_rss[0]
+    hundreds = batches_of(rss, 100)
+    article = articles[0]
 
     cases = {
         "wiretag_rss_batch": (lambda b: shipped.classify(b), rss),
@@ -183,6 +234,20 @@ def main() -> int:
             articles,
         ),
         "baseline_article_batch": (lambda b: base.predict_proba(b), docs_art),
+        # the service's case: batches of 100 RSS items, each answer made JSON-ready
+        "wiretag_rss_100s": (lambda b: [shipped.classify(h) for h in hundreds], rss),
+        "wiretag_rss_100s_no_evidence": (
+            lambda b: [shipped.classify(h, False) for h in hundreds],
+            rss,
+        ),
+        "wiretag_rss_100s_to_dict": (
+            lambda b: [[r.to_dict() for r in shipped.classify(h)] for h in hundreds],
+            rss,
+        ),
+        "wiretag_rss_100s_to_dict_no_evidence": (
+            lambda b: [[r.to_dict(False) for r in shipped.classify(h, False)] for h in hundreds],
+            rss,
+        ),
     }
     results = {
         "items": {
@@ -195,6 +260,7 @@ def main() -> int:
         "single_item_us": {
             "wiretag_with_evidence": latency_us(lambda: shipped.classify([one])),
             "wiretag_without_evidence": latency_us(lambda: shipped.classify([one], explain=False)),
+            "wiretag_5kb_article_with_evidence": latency_us(lambda: shipped.classify([article])),
             "stock_pipeline_predict_proba": latency_us(
                 lambda: shipped.pipeline.predict_proba([one_doc]), 500
             ),
@@ -207,6 +273,7 @@ def main() -> int:
             ]["macro_f1"],
             "baseline_5fold_oof": round(baseline_macro_f1(real, written), 4),
         },
+        "never_seen_words_1mib_cpu_seconds": never_seen_cpu(random_words_request()),
         "memory": load_in_subprocess(),
         "artifact_bytes": (model.SHIPPED_DIR / model.ARTIFACT_NAME).stat().st_size,
         "bench_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

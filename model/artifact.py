@@ -6,16 +6,19 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import sklearn
 from sklearn.pipeline import Pipeline
 
 from model.inference import Scorer
 from model.text import LABELS, Item, Result, compose
+from model.tokens import StemmingTokenizer
 
 ARTIFACT_NAME = "wiretag.joblib"
 CARD_NAME = "card.json"
@@ -58,24 +61,56 @@ class Model:
         self.thresholds: dict[str, float] = {k: float(v) for k, v in card["thresholds"].items()}
         self.version: str = str(card.get("version", sha256[:12]))
         self._scorer = Scorer(pipeline)
+        self._cutoffs = np.array([self.thresholds[label] for label in self.labels])
 
     def classify(self, items: Sequence[Item], explain: bool = True) -> list[Result]:
         """Labels, every label's score and (if asked) evidence, per item, in order."""
-        documents = [compose(item.title, item.text) for item in items]
+        documents = list(map(compose, [i.title for i in items], [i.text for i in items]))
         if len(documents) <= LEAN_BATCH_MAX:
             scored = [self._scorer.one(d, explain, EVIDENCE_TERMS) for d in documents]
+            return [
+                self._result(item, s.scores, s.evidence, explain)
+                for item, s in zip(items, scored, strict=True)
+            ]
+        return self._results(items, *self._scorer.arrays(documents, explain, EVIDENCE_TERMS))
+
+    def _results(
+        self,
+        items: Sequence[Item],
+        probabilities: np.ndarray,
+        evidence: Sequence[Sequence[list[tuple[str, float]]]] | None,
+    ) -> list[Result]:
+        """A batch's results, built with C-level maps (they cost more than the scoring)."""
+        labels = self.labels
+        passes = (probabilities >= self._cutoffs).tolist()
+        chosen = [list(compress(labels, row)) for row in passes]
+        scores = list(map(dict, map(zip, repeat(labels), probabilities.tolist())))
+        if evidence is None:
+            shown: Iterable[dict[str, list[tuple[str, float]]]] = [{} for _ in items]
         else:
-            scored = self._scorer.batch(documents, explain, EVIDENCE_TERMS)
+            shown = map(dict, map(zip, repeat(labels), evidence))
+        return list(map(Result, [i.id for i in items], chosen, scores, shown))
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Each word of ``text`` that is one of the model's features, as (start, end,
+        term): ``text[start:end]`` as written, and the term as evidence names it (so the
+        analysts' workspace can highlight an evidence term wherever it occurs). Titles and
+        texts are read alike; call it on each."""
+        tokenizer = self.pipeline.named_steps["tfidf"].tokenizer
+        if not isinstance(tokenizer, StemmingTokenizer):
+            return []
+        vocabulary = self.pipeline.named_steps["tfidf"].vocabulary_
         return [
-            self._result(item, s.scores, s.evidence, explain)
-            for item, s in zip(items, scored, strict=True)
+            (span.start, span.end, tokenizer.shown(span.stem))
+            for span in tokenizer.spans(text)
+            if span.stem in vocabulary
         ]
 
     def _result(
         self,
         item: Item,
         scores: list[float],
-        evidence: list[list[tuple[str, float]]],
+        evidence: Sequence[list[tuple[str, float]]],
         explain: bool,
     ) -> Result:
         by_label = dict(zip(self.labels, scores, strict=True))

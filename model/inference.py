@@ -20,50 +20,62 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from itertools import chain, filterfalse, islice
+from itertools import chain, compress, filterfalse, islice, repeat
 from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
+from model.calibration import IDENTITY, CalibratedClassifier, Calibrator
 from model.tokens import Memo, StemmingTokenizer
 
 Evidence = dict[str, list[tuple[str, float]]]
+
+
+class Entries(NamedTuple):
+    """A batch's tf-idf values as entries: row (the document), column (the feature id) and
+    value, rows in order and columns ascending within a row (a CSR matrix's order)."""
+
+    rows: np.ndarray
+    columns: np.ndarray
+    data: np.ndarray
+    n: int
 
 
 class Scored(NamedTuple):
     """Raw scores and evidence for one document, before thresholds are applied."""
 
     scores: list[float]
-    evidence: list[list[tuple[str, float]]]
+    evidence: Sequence[list[tuple[str, float]]]  # one list per label
 
 
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
-    return z / (1.0 + z)
-
-
-def parts(pipeline: Pipeline) -> tuple[TfidfVectorizer, np.ndarray, np.ndarray]:
-    """The vectoriser, the coefficient matrix (labels x features) and the intercepts."""
+def parts(
+    pipeline: Pipeline,
+) -> tuple[TfidfVectorizer, np.ndarray, np.ndarray, tuple[Calibrator, ...]]:
+    """The vectoriser, the coefficient matrix (labels x features), the intercepts and each
+    label's calibrator (the plain sigmoid for an uncalibrated classifier)."""
     vectorizer = pipeline.named_steps["tfidf"]
     classifier = pipeline.named_steps["clf"]
+    calibrators: tuple[Calibrator, ...] | None = None
+    if isinstance(classifier, CalibratedClassifier):
+        calibrators, classifier = classifier.calibrators, classifier.classifier
     if not isinstance(vectorizer, TfidfVectorizer) or not isinstance(
         classifier, OneVsRestClassifier
     ):
         raise TypeError("expected Pipeline([('tfidf', TfidfVectorizer), ('clf', OneVsRest...)])")
     coef = np.vstack([est.coef_.ravel() for est in classifier.estimators_])
     intercept = np.array([float(est.intercept_[0]) for est in classifier.estimators_])
-    return vectorizer, coef, intercept
+    return vectorizer, coef, intercept, calibrators or (IDENTITY,) * len(intercept)
 
 
 def _char_class(code_points: list[int]) -> re.Pattern[str]:
@@ -126,6 +138,16 @@ _ASCII_RUNS = bytes(b if b in _ASCII_WORD else 0x20 for b in range(256))
 _PUNCTUATION = re.compile("[\u00a0\u00ab\u00b7\u00bb\u2010-\u2027\u202f\u2032-\u2039\u3000]")
 
 
+_MANY_RUNS = 64  # a text with more runs than this learns its unseen runs in bulk
+# Between the texts of a batch split in one go: the ASCII record separator, which the
+# batch's table keeps (every other non-word byte becomes a space); a text holding one
+# itself takes the one-text path.
+_MARK = "\x1e"
+_MARK_RUN = _MARK.encode("ascii")
+_MARK_ID = -2
+_BULK_RUNS = _ASCII_RUNS[:0x1E] + _MARK_RUN + _ASCII_RUNS[0x1F:]
+
+
 class Featurizer:
     """The fitted vectoriser's tf-idf rows, computed with dictionary lookups.
 
@@ -168,6 +190,7 @@ class Featurizer:
         self._stop_words = tokenizer.stop if stemming else frozenset()
         self._stems = tokenizer.stems if stemming else None
         self._stop = frozenset(vectorizer.get_stop_words() or ())
+        self._stop_tokens: dict[str, None] = dict.fromkeys(self._stop)
         self._bigrams = tuple(vectorizer.ngram_range) == (1, 2)
         # unigrams by their token, bigrams by their pair of tokens: hashing a pair reuses
         # the tokens' cached hashes, where joining them would build and hash a new string
@@ -188,9 +211,53 @@ class Featurizer:
         term = self._stems[word] if self._stems is not None else word
         return None if term in self._stop else term
 
-    def _run_feature(self, run: bytes) -> int | None:
+    def _run_feature(self, run: bytes) -> int:
+        """The feature id of an ASCII run, -1 for none (an int, so ids pack into numpy)."""
+        if run == _MARK_RUN:
+            return _MARK_ID
         term = self._run_term(run)
-        return None if term is None else self._table.get(term)
+        return -1 if term is None else self._table.get(term, -1)
+
+    def _learn_runs(self, runs: list[bytes]) -> None:
+        """Work out many never-seen ASCII runs at once, in C-level passes and one call to
+        the stemmer, where run by run a text of random words costs ~2 us of Python a word."""
+        words = b" ".join(runs).decode("ascii").split(" ")
+        ok: Iterable[bool] = map((1).__lt__, map(len, words))  # two characters or more
+        if self._letters_only:
+            ok = map(operator.and_, ok, map(str.isalpha, words))
+        ok = list(
+            map(operator.and_, ok, map(operator.not_, map(self._stop_words.__contains__, words)))
+        )
+        tokens = list(compress(words, ok))
+        stems = self._stems.many(tokens) if self._stems is not None else tokens
+        # a stem that is one of the vectoriser's stop words counts as no term: get(stem,
+        # stem) gives the stem back unless it is one of them (whose value is None)
+        terms: Iterable[str | int | None] = map(self._stop_tokens.get, stems, stems)
+        default: int | None = None
+        if not self._bigrams:
+            terms, default = map(self._table.get, terms, repeat(-1)), -1  # type: ignore[arg-type]
+        found = iter(terms)
+        self._runs.store(runs, [next(found) if k else default for k in ok])
+
+    def _normalised(self, document: str) -> str:
+        """Lower-cased, accents stripped and news punctuation spaced, as the fast path
+        reads it (only on the fast path)."""
+        if self._lower:
+            document = document.lower()
+        if not document.isascii():
+            if self._strip:
+                document = strip_accents(document)
+            document = _PUNCTUATION.sub(" ", document)
+        return document
+
+    def _ascii_runs(self, document: str) -> list[bytes]:
+        """The runs of an ASCII text, those never seen learnt in bulk when there are many."""
+        runs = document.encode("ascii").translate(_ASCII_RUNS).split()
+        if len(runs) > _MANY_RUNS:
+            new = set(filterfalse(self._runs.__contains__, runs))
+            if len(new) > _MANY_RUNS:
+                self._learn_runs(list(new))
+        return runs
 
     def counts(self, document: str) -> Counter[int]:
         """Feature id -> how often the feature occurs in ``document``."""
@@ -198,17 +265,13 @@ class Featurizer:
             vocabulary = self._vocabulary
             ids = [vocabulary[t] for t in self._analyze(document) if t in vocabulary]
             return Counter(set(ids) if self._binary else ids)
-        if self._lower:
-            document = document.lower()
-        if not document.isascii():
-            if self._strip:
-                document = strip_accents(document)
-            document = _PUNCTUATION.sub(" ", document)
+        document = self._normalised(document)
         # every loop below runs in C: translate, split, filter, map, zip, Counter
         if document.isascii():
-            runs = document.encode("ascii").translate(_ASCII_RUNS).split()
+            runs = self._ascii_runs(document)
             if not self._bigrams:
                 found: Counter[int | None] = Counter(map(self._runs.__getitem__, runs))
+                found.pop(-1, None)
                 return self._found(found)
             tokens = list(filter(None, map(self._runs.__getitem__, runs)))
         else:
@@ -235,112 +298,198 @@ class Featurizer:
             return Counter(dict.fromkeys(found, 1))  # type: ignore[arg-type]
         return found  # type: ignore[return-value]
 
+    def entries(self, documents: Sequence[str]) -> Entries:
+        """The l2-normalised tf-idf values of ``documents``, entry by entry."""
+        if self._fast and not self._bigrams:
+            rows, columns, counts = self._unigram_counts(documents)
+        else:
+            rows, columns, counts = self._counted(documents)
+        data = counts.astype(np.float64)
+        if self._binary:
+            data[:] = 1.0
+        elif self.sublinear:
+            np.log(data, out=data)
+            data += 1.0
+        data *= self.idf[columns]
+        n = len(documents)
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n))
+        norms[norms == 0] = 1.0
+        data /= norms[rows]
+        return Entries(rows, columns, data, n)
+
     def matrix(self, documents: Sequence[str]) -> sparse.csr_matrix:
         """The l2-normalised tf-idf matrix of ``documents`` (rows in order)."""
-        indptr = [0]
-        indices: list[int] = []
-        values: list[int] = []
+        e = self.entries(documents)
+        indptr = np.searchsorted(e.rows, np.arange(e.n + 1)).astype(np.int32)
+        shape = (e.n, self.n_features)
+        return sparse.csr_matrix((e.data, e.columns.astype(np.int32), indptr), shape=shape)
+
+    def _counted(self, documents: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, feature id, count) of every feature found, a Counter per document; ids
+        sorted within each row, as :meth:`_unigram_counts` gives them."""
+        lengths, indices, values = [], list[int](), list[int]()
         for document in documents:
             found = self.counts(document)
             indices += found.keys()
             values += found.values()
-            indptr.append(len(indices))
-        data = np.asarray(values, dtype=np.float64)
-        if self.sublinear:
-            np.log(data, out=data)
-            data += 1.0
-        columns = np.asarray(indices, dtype=np.int32)
-        data *= self.idf[columns]
-        lengths = np.diff(indptr)
+            lengths.append(len(found))
         rows = np.repeat(np.arange(len(documents)), lengths)
-        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(documents)))
-        norms[norms == 0] = 1.0
-        data /= np.repeat(norms, lengths)
-        shape = (len(documents), self.n_features)
-        return sparse.csr_matrix((data, columns, np.asarray(indptr, dtype=np.int32)), shape=shape)
+        columns = np.asarray(indices, dtype=np.int64)
+        order = np.lexsort((columns, rows))
+        return rows[order], columns[order], np.asarray(values, dtype=np.int64)[order]
+
+    def _unigram_counts(
+        self, documents: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, feature id, count), rows in order and ids sorted within each.
+
+        The ASCII texts of the batch (most, once news punctuation is spaced) are joined
+        with a marker between them and split and looked up in one go, then counted once
+        with numpy; a text that stays non-ASCII takes the Counter path.
+        """
+        normalised = [d if d.isascii() else self._normalised(d) for d in documents]
+        bulk = [i for i, d in enumerate(normalised) if d.isascii() and _MARK not in d]
+        rows: list[np.ndarray] = []
+        ids: list[np.ndarray] = []
+        if bulk:
+            found, row = self._bulk_ids([normalised[i] for i in bulk])
+            rows.append(np.asarray(bulk, dtype=np.int64)[row])
+            ids.append(found)
+        if len(bulk) < len(documents):
+            for i in sorted(set(range(len(documents))) - set(bulk)):
+                elements = list(self.counts(normalised[i]).elements())
+                rows.append(np.full(len(elements), i, dtype=np.int64))
+                ids.append(np.asarray(elements, dtype=np.int64))
+        all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        keys, counts = np.unique(all_rows * self.n_features + all_ids, return_counts=True)
+        out_rows, columns = np.divmod(keys, self.n_features)
+        return out_rows, columns, counts
+
+    def _bulk_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The feature ids found in ASCII ``texts`` and the text (0, 1, ...) of each."""
+        joined = f" {_MARK} ".join(texts)
+        if self._lower:
+            joined = joined.lower()
+        runs = joined.encode("ascii").translate(_BULK_RUNS).split()
+        self._runs[_MARK_RUN] = _MARK_ID
+        found = list(map(self._runs.get, runs))  # no learning yet: None for a new run
+        if None in found:
+            new = set(compress(runs, map(operator.is_, found, repeat(None))))
+            self._learn_runs(list(new))
+            # a run the bounded cache let go is worked out again (the marker included)
+            self._runs[_MARK_RUN] = _MARK_ID
+            found = list(map(self._runs.__getitem__, runs))
+        ids = np.fromiter(found, dtype=np.int64, count=len(found))
+        row = np.cumsum(ids == _MARK_ID)
+        keep = ids >= 0
+        return ids[keep], row[keep]
 
 
-_PACKED_LIMIT = 2**62  # the largest packed sort key _evidence_order will build
+def _evidence_order(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The order of the contributions by group, largest value first, equal values kept in
+    the order they come in (by term id, as the batch's entries are).
 
-
-def _evidence_order(
-    group: np.ndarray, values: np.ndarray, terms: np.ndarray, n_terms: int, packed: bool = True
-) -> np.ndarray:
-    """The order of the contributions by group, largest value first, then by term id.
-
-    ``np.lexsort`` over the three keys does it, but sorting floats stably is slow; instead
-    the values are replaced by their dense rank (one quick sort), and group, rank and term
-    are packed into one int64 key that no two contributions share. Batches too big for the
-    key fall back to ``lexsort``.
+    Two stable sorts: by value, then by group, whose small integers (a batch of up to
+    16,384 items has under 65,536 groups) numpy sorts by radix, in linear time.
     """
-    n = len(values)
-    if not packed or (int(group.max(initial=0)) + 1) * (n + 1) * n_terms >= _PACKED_LIMIT:
-        return np.lexsort((terms, -values, group))
-    by_value = np.argsort(-values)
-    descending = values[by_value]
-    rank = np.empty(n, dtype=np.int64)
-    rank[by_value] = np.concatenate(([0], np.cumsum(descending[1:] != descending[:-1])))
-    key = (group.astype(np.int64) * (n + 1) + rank) * n_terms + terms
-    return np.argsort(key)
+    by_value = np.argsort(-values, kind="stable")
+    grouped = group[by_value]
+    if len(grouped) and int(grouped.max()) < 2**16:
+        grouped = grouped.astype(np.uint16)
+    return by_value[np.argsort(grouped, kind="stable")]
 
 
 def _top_terms_batch(
-    x: sparse.csr_matrix, coef_t: np.ndarray, names: np.ndarray, k: int
-) -> list[list[list[tuple[str, float]]]]:
+    e: Entries, contributions: np.ndarray, names: np.ndarray, k: int
+) -> list[tuple[list[tuple[str, float]], ...]]:
     """Per row and label, the k features with the largest positive contribution (tf-idf x
-    weight), largest first, equal ones by term id: the lean path's order. ``coef_t`` is
-    features x labels; ``names`` an object array of the features' names."""
-    n_rows, n_labels = x.shape[0], coef_t.shape[1]
-    # one row per stored value, one column per label, flattened
-    contributions = (coef_t[x.indices] * x.data[:, None]).ravel()
-    positive = np.flatnonzero(contributions > 0)
-    values = contributions[positive]
+    weight; ``contributions`` is entries x labels), largest first, equal ones by term id:
+    the lean path's order. ``names`` is an object array of the features' names. Weights
+    are rounded to 4 places here, once, with numpy."""
+    n_labels = contributions.shape[1]
+    flat = contributions.ravel()  # entry-major: entry i's labels at i*n_labels + j
+    positive = np.flatnonzero(flat > 0)
+    values = flat[positive]
     stored, label = np.divmod(positive, n_labels)
-    rows = np.repeat(np.arange(n_rows), np.diff(x.indptr))
-    group = rows[stored] * n_labels + label  # one group per (row, label)
-    terms = x.indices[stored]
-    order = _evidence_order(group, values, terms, len(names))
+    group = e.rows[stored] * n_labels + label  # one group per (row, label)
+    terms = e.columns[stored]
+    order = _evidence_order(group, values)
     grouped = group[order]
     starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
     place = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     keep = order[place < k]  # still in group order
-    by_group: list[list[tuple[str, float]]] = [[] for _ in range(n_rows * n_labels)]
-    if len(keep):
-        kept_group = group[keep]
-        pairs = list(zip(names[terms[keep]].tolist(), values[keep].tolist(), strict=True))
-        bounds = np.flatnonzero(np.r_[True, kept_group[1:] != kept_group[:-1], True]).tolist()
-        firsts = bounds[:-1]
-        for start, end, g in zip(firsts, bounds[1:], kept_group[firsts].tolist(), strict=True):
-            by_group[g] = pairs[start:end]
-    return [by_group[i : i + n_labels] for i in range(0, n_rows * n_labels, n_labels)]
+    kept_group = group[keep]
+    pairs = list(zip(names[terms[keep]].tolist(), values[keep].round(4).tolist(), strict=True))
+    # each group's slice of pairs (empty for a group without evidence), cut by C-level maps
+    every = np.arange(e.n * n_labels)
+    firsts = np.searchsorted(kept_group, every, side="left").tolist()
+    ends = np.searchsorted(kept_group, every, side="right").tolist()
+    by_group = list(map(pairs.__getitem__, map(slice, firsts, ends)))
+    return list(zip(*[iter(by_group)] * n_labels, strict=True))
 
 
 class Scorer:
-    """Scores documents with a fitted pipeline's own vocabulary, idf and coefficients."""
+    """Scores documents with a fitted pipeline's own vocabulary, idf, coefficients and
+    calibrators."""
 
     def __init__(self, pipeline: Pipeline) -> None:
-        vectorizer, coef, intercept = parts(pipeline)
+        vectorizer, coef, intercept, calibrators = parts(pipeline)
         self.featurizer = Featurizer(vectorizer)
         self.n_labels = len(intercept)
+        self.calibrators = calibrators
         self._coef_t = np.ascontiguousarray(coef.T)
         self._names = np.array(self.featurizer.names, dtype=object)
         self._intercept_array = intercept
         self._intercept = [float(b) for b in intercept]
+        self._calibrate_one = [c.one for c in calibrators]
+        self._plain = all(c.method == "identity" for c in calibrators)
         # one row per feature id: (idf, idf * w_label0, idf * w_label1, ...)
         idf = self.featurizer.idf
         self._rows: list[tuple[float, ...]] = [
             tuple(row) for row in np.column_stack([idf, coef.T * idf[:, None]]).tolist()
         ]
 
-    def batch(self, documents: Sequence[str], explain: bool = True, k: int = 5) -> list[Scored]:
-        """Score many documents with one tf-idf matrix and one matrix product."""
-        x = self.featurizer.matrix(documents)
-        decision = np.asarray(x @ self._coef_t) + self._intercept_array
-        probabilities = (1.0 / (1.0 + np.exp(-decision))).tolist()
+    def contributions(self, documents: Sequence[str]) -> tuple[Entries, np.ndarray, np.ndarray]:
+        """The tf-idf entries, each entry's contribution to each label's decision value
+        (tf-idf x coefficient: the evidence), and the decision values (items x labels),
+        summed from the contributions without building a sparse matrix."""
+        e = self.featurizer.entries(documents)
+        contributions = self._coef_t[e.columns] * e.data[:, None]
+        decision = np.empty((e.n, self.n_labels))
+        for j in range(self.n_labels):
+            decision[:, j] = np.bincount(e.rows, weights=contributions[:, j], minlength=e.n)
+        decision += self._intercept_array
+        return e, contributions, decision
+
+    def probabilities(self, decision: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities from raw decision values (items x labels)."""
+        if self._plain:
+            return np.asarray(expit(decision), dtype=np.float64)
+        out = np.empty(decision.shape)
+        for j, c in enumerate(self.calibrators):
+            out[:, j] = c.many(decision[:, j])
+        return out
+
+    def arrays(
+        self, documents: Sequence[str], explain: bool = True, k: int = 5
+    ) -> tuple[np.ndarray, list[tuple[list[tuple[str, float]], ...]] | None]:
+        """Probabilities (items x labels) and, if asked, each item's evidence per label,
+        with numpy over the batch's tf-idf entries."""
+        e, contributions, decision = self.contributions(documents)
+        probabilities = self.probabilities(decision)
         if not explain:
-            return [Scored(row, [[] for _ in self._intercept]) for row in probabilities]
-        evidence = _top_terms_batch(x, self._coef_t, self._names, k)
-        return [Scored(row, ev) for row, ev in zip(probabilities, evidence, strict=True)]
+            return probabilities, None
+        return probabilities, _top_terms_batch(e, contributions, self._names, k)
+
+    def batch(self, documents: Sequence[str], explain: bool = True, k: int = 5) -> list[Scored]:
+        """Score many documents at once (:meth:`arrays`, one Scored per document)."""
+        probabilities, evidence = self.arrays(documents, explain, k)
+        rows = probabilities.tolist()
+        if evidence is None:
+            nothing: list[list[tuple[str, float]]] = [[] for _ in self._intercept]
+            return [Scored(row, nothing) for row in rows]
+        return list(map(Scored, rows, evidence))
 
     def one(self, document: str, explain: bool = True, k: int = 5) -> Scored:
         """Scores (and evidence) for one document without a sparse matrix: the fast path
@@ -359,12 +508,15 @@ class Scorer:
             if explain:
                 hits.append((feature, tf, row))
         norm = math.sqrt(squares) or 1.0
-        scores = [_sigmoid(b + s / norm) for b, s in zip(self._intercept, sums, strict=True)]
+        scores = [
+            calibrate(b + s / norm)
+            for calibrate, b, s in zip(self._calibrate_one, self._intercept, sums, strict=True)
+        ]
         evidence: list[list[tuple[str, float]]] = [[] for _ in range(n_labels)]
         if explain:
             names = self.featurizer.names
             for j in range(n_labels):
                 # rank on -(tf * idf * w): the batch path's order, ties by term id
                 ranked = sorted((-tf * row[j + 1], f) for f, tf, row in hits if row[j + 1] > 0)
-                evidence[j] = [(names[f], -c / norm) for c, f in ranked[:k]]
+                evidence[j] = [(names[f], round(-c / norm, 4)) for c, f in ranked[:k]]
         return Scored(scores, evidence)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from common.labels import LABELS
 
 __all__ = ["LABELS", "Item", "Result", "compose"]
+
+_PLACES = repeat(4)  # round(score, 4) for every score, from a C-level map
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,9 @@ class Item:
 
 @dataclass(frozen=True)
 class Result:
-    """The model's answer for one item."""
+    """The model's answer for one item: the labels over their thresholds, every label's
+    calibrated score, and per label the terms that pushed its raw score up most, as
+    (term, weight) pairs with weights rounded to 4 places."""
 
     id: str | None
     labels: list[str]
@@ -29,17 +34,16 @@ class Result:
     evidence: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
     def to_dict(self, explain: bool = True) -> dict[str, Any]:
-        """JSON-ready form: scores rounded to 4 places, evidence as [term, weight] pairs."""
+        """JSON-ready form: scores rounded to 4 places, evidence as (term, weight) pairs
+        (JSON arrays; the model rounds their weights to 4 places already)."""
+        scores = self.scores
         out: dict[str, Any] = {
             "id": self.id,
             "labels": list(self.labels),
-            "scores": {label: round(score, 4) for label, score in self.scores.items()},
+            "scores": dict(zip(scores, map(round, scores.values(), _PLACES), strict=False)),
         }
         if explain:
-            out["evidence"] = {
-                label: [[term, round(weight, 4)] for term, weight in terms]
-                for label, terms in self.evidence.items()
-            }
+            out["evidence"] = dict(self.evidence)
         return out
 
 

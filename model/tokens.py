@@ -1,6 +1,6 @@
 """The model's words: letters-only tokens, stop words dropped, each cut to its stem.
 
-Stemming (Snowball's English stemmer) lets "recapture", "recaptured" and "recapturing"
+Stemming (Snowball's English stemmer, in C through PyStemmer) lets "recapture", "recaptured" and "recapturing"
 count as one feature, which matters when a label has a few dozen real examples. The
 fitted vectoriser keeps a :class:`StemmingTokenizer` as its ``tokenizer``, so the shipped
 artifact carries the exact rule it was trained with, and :mod:`model.inference` reads
@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple
 
-import snowballstemmer
+import Stemmer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,12 @@ class Memo(dict[Any, Any]):
         self[key] = found
         return found
 
+    def store(self, keys: list[Any], values: list[Any]) -> None:
+        """Remember many keys' values at once (starting afresh if they do not fit)."""
+        if len(self) + len(keys) > self._limit:
+            self.clear()
+        self.update(zip(islice(keys, self._limit), values, strict=False))
+
 
 class Stems(Memo):
     """Word -> stem (a :class:`Memo`).
@@ -52,10 +60,27 @@ class Stems(Memo):
     other; a lock serialises stemming, which only happens for words not seen before.
     """
 
-    def __init__(self, stem: Callable[[str], str], limit: int = CACHE_MAX) -> None:
+    def __init__(
+        self,
+        stem: Callable[[str], str],
+        limit: int = CACHE_MAX,
+        stem_all: Callable[[list[str]], list[str]] | None = None,
+    ) -> None:
         super().__init__(self._stem_one, limit)
         self._stem = stem
+        self._stem_all = stem_all
         self._lock = threading.Lock()
+
+    def many(self, words: list[str]) -> list[str]:
+        """The stems of ``words`` in one call to the stemmer, bypassing the cache (for
+        callers that keep their own cache of what the words became)."""
+        if self._stem_all is not None:
+            with self._lock:
+                try:
+                    return self._stem_all(words)
+                except Exception:  # one bad word: the word-by-word path keeps the others
+                    log.warning("bulk stemming failed; stemming %d words one by one", len(words))
+        return [self[w] for w in words]
 
     def _stem_one(self, word: str) -> str:
         with self._lock:
@@ -64,6 +89,25 @@ class Stems(Memo):
             except Exception:  # a stemmer bug on one odd word must not fail a whole batch
                 log.warning("stemmer failed on %r; the word is kept as it is", word[:40])
                 return word
+
+
+class Span(NamedTuple):
+    """One word of a text: ``text[start:end]`` is how it is written there."""
+
+    start: int
+    end: int
+    word: str  # lower-cased, accents stripped: as the model reads it
+    stem: str
+
+
+def _reading(word: str) -> str:
+    """A word as the vectoriser reads it: lower case, accents stripped (scikit-learn's
+    ``strip_accents_unicode``)."""
+    word = word.lower()
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 class StemmingTokenizer:
@@ -82,13 +126,30 @@ class StemmingTokenizer:
         self._build()
 
     def _build(self) -> None:
-        self.findall: Callable[[str], list[str]] = re.compile(self.token_pattern).findall
+        pattern = re.compile(self.token_pattern)
+        self.findall: Callable[[str], list[str]] = pattern.findall
+        self._finditer = pattern.finditer
+        self._fullmatch = pattern.fullmatch
         self.stop = frozenset(self.stop_words)
-        self.stems = Stems(snowballstemmer.stemmer(self.language).stemWord)
+        stemmer = Stemmer.Stemmer(self.language)
+        stemmer.maxCacheSize = 0  # Stems is the one cache
+        self.stems = Stems(stemmer.stemWord, stem_all=stemmer.stemWords)
 
     def __call__(self, document: str) -> list[str]:
         stems, stop = self.stems, self.stop
         return [stems[t] for t in self.findall(document) if t not in stop]
+
+    def spans(self, text: str) -> list[Span]:
+        """Where each of this tokenizer's words is in ``text`` (as written: offsets into
+        the text itself), with the word as the model reads it and its stem. For
+        highlighting: a span whose stem is an evidence term's stem is that term."""
+        out = []
+        for match in self._finditer(text):
+            word = _reading(match.group())
+            if word in self.stop or not self._fullmatch(word):
+                continue
+            out.append(Span(match.start(), match.end(), word, self.stems[word]))
+        return out
 
     def learn_display(self, documents: Iterable[str], keep: Iterable[str]) -> None:
         """For each stem in ``keep``, remember its commonest word in ``documents`` (which

@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 from common import cli
+from training import text
 from training import train as train_mod
 from training.corpus import CorpusError
+from training.progress import Progress
 
 
 def _progress(message: str) -> None:
@@ -89,6 +91,12 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--inner-folds", type=int, default=5, metavar="N", help="inner folds for tuning"
     )
+    train.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.md and its plots beside the model (needs matplotlib: "
+        "pip install -e '.[train]', as make train does)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,14 +111,15 @@ def main(argv: list[str] | None = None) -> int:
                 args.out,
                 args.folds,
                 args.inner_folds,
-                _progress,
+                Progress(enabled=True),
+                report=args.report,
             )
-            print(train_mod.format_card(card))
+            print(text.format_card(card))
         elif args.command == "export-corrections":
             return _export(args.out)
         else:
             report = train_mod.evaluate(args.data, args.model)
-            print(json.dumps(report, indent=2) if args.json else train_mod.format_report(report))
+            print(json.dumps(report, indent=2) if args.json else text.format_report(report))
     except CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

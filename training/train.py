@@ -1,67 +1,206 @@
-"""The two training commands: train (corpus → artifact + card) and evaluate (model × file)."""
+"""Training, step by step: read the corpus, choose, cross-validate, fit, save, report.
+
+Each step is one function; :func:`train` only runs them in order and says what it is
+doing (``progress``): a line per stage and a bar with a time estimate for every loop of
+fits. The card is assembled in :mod:`training.card`, the report in
+:mod:`training.report`, the command-line text in :mod:`training.text`.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import platform
 import time
-from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy
-import sklearn
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
 
 import model as model_pkg
 from model import LABELS, Item
+from training import card as card_mod
 from training import corpus as corpus_mod
 from training.fit import (
+    SEARCHED,
     SEED,
-    Progress,
+    Evaluation,
+    Params,
+    RememberingTokenizer,
+    Selection,
     add_display_words,
+    best_threshold,
+    decisions,
     fit_pipeline,
     label_matrix,
     metrics,
-    metrics_by_source,
     nested_cv,
     select,
+    strata,
     top_terms,
+    with_calibration,
 )
+from training.progress import QUIET, Progress
+
+REPEATS = 3  # fold assignments: one CV estimate on 155 positives moves by a point or two
+LEARNING_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of the real training items, for the curves
 
 
-def _filtered(patterns: Sequence[str], exclude: Sequence[str]) -> list[str]:
-    paths = corpus_mod.expand(patterns)
-    return [str(p) for p in paths if not any(x in p.name for x in exclude)]
+@dataclass
+class Data:
+    """The corpus split into the real items (evaluated) and the written ones (only ever
+    in training folds)."""
+
+    corpus: corpus_mod.Corpus
+    real: list[corpus_mod.Example]
+    written: list[corpus_mod.Example]
+
+    @property
+    def y(self) -> np.ndarray:
+        """Real items x labels."""
+        return label_matrix(self.real)
 
 
-def _origin_counts(examples: Sequence[corpus_mod.Example]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for kind in ("real", "written"):
-        chosen = [e for e in examples if e.written == (kind == "written")]
-        counts = Counter(label for e in chosen for label in (e.labels or ("none",)))
-        out[kind] = {"items": len(chosen), **{lab: counts[lab] for lab in (*LABELS, "none")}}
-    return out
+@dataclass
+class Outcome:
+    """Everything training measured, for the card and the report."""
+
+    selection: Selection
+    runs: list[Evaluation]  # one per fold assignment; the first is the headline
+    nested: Evaluation
+    learning: dict[str, Any]
+    pipeline: Pipeline
 
 
-REPEATS = 3  # fold assignments: one CV estimate on 23 positives moves by several points
+def read_data(data: Sequence[str], exclude: Sequence[str], progress: Progress) -> Data:
+    """Every corpus file named (minus the excluded ones), validated and de-duplicated."""
+    paths = [str(p) for p in corpus_mod.expand(data) if not any(x in p.name for x in exclude)]
+    corpus = corpus_mod.load(paths)
+    real = [e for e in corpus.examples if not e.written]
+    written = [e for e in corpus.examples if e.written]
+    progress.say(
+        f"{len(real)} real and {len(written)} written items from {len(paths)} files "
+        f"({corpus.duplicates_dropped} duplicate texts counted once)"
+    )
+    return Data(corpus, real, written)
 
 
-def _spread(y: np.ndarray, runs: Sequence[Any]) -> dict[str, Any]:
-    """Macro-F1 and per-label F1 over several fold assignments: mean, sd, each run."""
-    found = [metrics(y, run.predicted) for run in runs]
-    macro = [m["macro_f1"] for m in found]
-    per_label = {label: [m["per_label"][label]["f1"] for m in found] for label in LABELS}
+def choose(data: Data, inner_folds: int, progress: Progress) -> Selection:
+    """Hyper-parameters, calibrators and thresholds by cross-validation on the real pool."""
+    total = inner_folds * len(SEARCHED)
+    with progress.steps(total, "choosing hyper-parameters") as advance:
+        selection = select(data.real, data.written, inner_folds, SEED, advance=advance)
+    params = selection.params
+    progress.say(
+        f"chosen: {params.vectorizer} C={params.C:g} written weight {params.written_weight:g} "
+        f"calibration {[c.method for c in selection.calibrators]} "
+        f"(inner macro-F1 {selection.inner_macro_f1:.3f})"
+    )
+    return selection
+
+
+def cross_validate(
+    data: Data, params: Params, folds: int, inner_folds: int, progress: Progress
+) -> list[Evaluation]:
+    """The chosen recipe over REPEATS fold assignments; calibrators and thresholds are
+    fitted inside each training fold."""
+    runs = []
+    total = REPEATS * folds * (inner_folds + 1)
+    with progress.steps(total, "cross-validating") as advance:
+        for r in range(REPEATS):
+
+            def labelled(note: str, r: int = r) -> None:
+                advance(f"assignment {r + 1}/{REPEATS}, {note}")
+
+            runs.append(
+                nested_cv(data.real, data.written, folds, inner_folds, SEED + r, labelled, params)
+            )
+    macro = [metrics(data.y, run.predicted)["macro_f1"] for run in runs]
+    progress.say(f"macro-F1 over {REPEATS} fold assignments: {macro}")
+    return runs
+
+
+def fully_nested(data: Data, folds: int, inner_folds: int, progress: Progress) -> Evaluation:
+    """The stricter check: hyper-parameters also chosen inside each training fold."""
+    total = folds * (inner_folds * len(SEARCHED) + 1)
+    with progress.steps(total, "cross-validating fully nested") as advance:
+        return nested_cv(data.real, data.written, folds, inner_folds, SEED, advance)
+
+
+def learning_curve(data: Data, params: Params, folds: int, progress: Progress) -> dict[str, Any]:
+    """Out-of-fold macro-F1 when only a fraction of the real training items is kept
+    (written items all kept), over REPEATS fold assignments; each fold's thresholds are
+    tuned on the other folds' scores."""
+    y = data.y
+    found: dict[float, list[float]] = {f: [] for f in LEARNING_FRACTIONS}
+    total = REPEATS * folds * len(LEARNING_FRACTIONS)
+    with progress.steps(total, "learning curves") as advance:
+        for r in range(REPEATS):
+            for fraction in LEARNING_FRACTIONS:
+                z, fold_of = _fractional_oof(data, params, folds, SEED + r, fraction)
+                found[fraction].append(_cross_fitted_macro_f1(y, z, fold_of))
+                for k in range(folds):
+                    advance(f"assignment {r + 1}/{REPEATS}, {fraction:.0%} of items, fold {k + 1}")
     return {
-        "fold_seeds": [SEED + r for r in range(len(runs))],
-        "macro_f1": {
-            "mean": round(float(np.mean(macro)), 4),
-            "sd": round(float(np.std(macro)), 4),
-            "runs": macro,
-        },
-        "f1_mean": {label: round(float(np.mean(v)), 4) for label, v in per_label.items()},
+        "fractions": list(LEARNING_FRACTIONS),
+        "items": [round(f * len(data.real) * (folds - 1) / folds) for f in LEARNING_FRACTIONS],
+        "macro_f1_mean": [round(float(np.mean(found[f])), 4) for f in LEARNING_FRACTIONS],
+        "macro_f1_sd": [round(float(np.std(found[f])), 4) for f in LEARNING_FRACTIONS],
+        "method": "out-of-fold macro-F1, real training items subsampled (stratified), "
+        f"{REPEATS} fold assignments; thresholds tuned on the other folds' scores",
     }
+
+
+def _fractional_oof(
+    data: Data, params: Params, folds: int, seed: int, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    y = data.y
+    z = np.zeros(y.shape)
+    fold_of = np.zeros(len(data.real), dtype=int)
+    rng = np.random.default_rng(seed)
+    labels = strata(data.real)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(y)), labels)):
+        kept = _subsample(train_idx, [labels[i] for i in train_idx], fraction, rng)
+        pipeline = fit_pipeline(params, [data.real[i] for i in kept], data.written)
+        x = pipeline.named_steps["tfidf"].transform([data.real[i].document for i in test_idx])
+        z[test_idx] = decisions(pipeline.named_steps["clf"], x)
+        fold_of[test_idx] = k
+    return z, fold_of
+
+
+def _subsample(
+    rows: np.ndarray, labels: list[str], fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """``fraction`` of ``rows``, the same fraction of each stratum."""
+    if fraction >= 1.0:
+        return rows
+    kept = []
+    for stratum in sorted(set(labels)):
+        members = rows[[i for i, lab in enumerate(labels) if lab == stratum]]
+        n = max(1, round(fraction * len(members)))
+        kept.append(rng.choice(members, size=n, replace=False))
+    return np.sort(np.concatenate(kept))
+
+
+def _cross_fitted_macro_f1(y: np.ndarray, z: np.ndarray, fold_of: np.ndarray) -> float:
+    predicted = np.zeros(y.shape, dtype=int)
+    for k in np.unique(fold_of):
+        here, other = fold_of == k, fold_of != k
+        for j in range(y.shape[1]):
+            t = best_threshold(y[other, j], z[other, j])
+            predicted[here, j] = z[here, j] >= t
+    return float(metrics(y, predicted)["macro_f1"])
+
+
+def fit_final(data: Data, selection: Selection, progress: Progress) -> Pipeline:
+    """The shipped pipeline: fitted on every real and written item, calibrated, and
+    taught which word to show for each stem."""
+    progress.say("fitting the final model on every item")
+    pipeline = fit_pipeline(selection.params, data.real, data.written, remember=False)
+    add_display_words(pipeline, [e.document for e in data.corpus.examples])
+    return with_calibration(pipeline, selection.calibrators)
 
 
 def train(
@@ -71,81 +210,47 @@ def train(
     out: str,
     folds: int = 5,
     inner_folds: int = 5,
-    progress: Progress = lambda _: None,
+    progress: Progress = QUIET,
+    report: bool = False,
 ) -> dict[str, Any]:
-    """Cross-validate, choose, fit on everything, save artifact + card; return the card."""
+    """Cross-validate, choose, fit on everything, save artifact + card (and the report
+    when asked); return the card."""
     started = time.perf_counter()
-    corpus = corpus_mod.load(_filtered(data, exclude))
-    real = [e for e in corpus.examples if not e.written]
-    written = [e for e in corpus.examples if e.written]
-    progress(
-        f"{len(real)} real and {len(written)} written items "
-        f"({corpus.duplicates_dropped} duplicate texts counted once)"
-    )
-    progress("choosing hyper-parameters and thresholds by cross-validation on the real pool")
-    selection = select(real, written, inner_folds, SEED)
-    progress(
-        f"chosen: {selection.params.vectorizer} C={selection.params.C} "
-        f"written weight {selection.params.written_weight}"
-    )
-    y = label_matrix(real)
-    progress("cross-validating with those hyper-parameters, thresholds tuned inside each fold")
-    evaluation = nested_cv(real, written, folds, inner_folds, SEED, progress, selection.params)
-    progress(f"repeating with {REPEATS - 1} other fold assignments, to show the spread")
-    repeats = [evaluation] + [
-        nested_cv(real, written, folds, inner_folds, SEED + r, progress, selection.params)
-        for r in range(1, REPEATS)
-    ]
-    progress("cross-validating fully nested: hyper-parameters chosen inside each fold too")
-    nested = nested_cv(real, written, folds, inner_folds, SEED, progress)
-    pipeline = fit_pipeline(selection.params, real, written)
-    add_display_words(pipeline, [e.document for e in corpus.examples])
-    card: dict[str, Any] = {
-        "name": "wiretag-topics",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "labels": list(LABELS),
-        "thresholds": {
-            lab: round(float(t), 6) for lab, t in zip(LABELS, selection.thresholds, strict=True)
-        },
-        "hyperparameters": selection.params.as_dict() | {"class_weight": "balanced", "seed": SEED},
-        "versions": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-        },
-        "data": {
-            "files": corpus.files,
-            "items_by_origin": _origin_counts(corpus.examples),
-            "duplicate_texts_counted_once": corpus.duplicates_dropped,
-        },
-        "cross_validation": {
-            "method": f"{folds} folds stratified by rarest label over the real items; "
-            f"hyper-parameters chosen once by {inner_folds}-fold CV on the real pool; "
-            f"thresholds tuned by {inner_folds} inner folds inside each training fold; "
-            "written items only in training folds",
-            "overall": metrics(y, evaluation.predicted),
-            "by_source": metrics_by_source(real, y, evaluation.predicted),
-            "folds": evaluation.chosen,
-            "repeated": _spread(y, repeats),
-            "fully_nested": {
-                "method": "the same folds, with hyper-parameters also chosen inside each "
-                "training fold (stricter, noisier)",
-                "overall": metrics(y, nested.predicted),
-                "folds": [
-                    {k: f[k] for k in ("fold", "vectorizer", "C", "written_item_weight")}
-                    for f in nested.chosen
-                ],
-            },
-        },
-        "top_terms": top_terms(pipeline),
-        "training_seconds": round(time.perf_counter() - started, 1),
-    }
+    try:
+        return _train(data, exclude, check, out, folds, inner_folds, progress, report, started)
+    finally:
+        RememberingTokenizer.forget()
+
+
+def _train(
+    data: Sequence[str],
+    exclude: Sequence[str],
+    check: Sequence[str],
+    out: str,
+    folds: int,
+    inner_folds: int,
+    progress: Progress,
+    report: bool,
+    started: float,
+) -> dict[str, Any]:
+    items = read_data(data, exclude, progress)
+    selection = choose(items, inner_folds, progress)
+    runs = cross_validate(items, selection.params, folds, inner_folds, progress)
+    nested = fully_nested(items, folds, inner_folds, progress)
+    learning = learning_curve(items, selection.params, folds, progress)
+    pipeline = fit_final(items, selection, progress)
+    outcome = Outcome(selection, runs, nested, learning, pipeline)
+    card = card_mod.build(items, outcome, folds, inner_folds, time.perf_counter() - started)
     out_dir = Path(out)
     card = model_pkg.save(pipeline, card, out_dir)
     if check:
         card["checks"] = {Path(f).name: evaluate([f], out_dir) for f in check}
         card = model_pkg.save(pipeline, card, out_dir)
+    if report:
+        from training import report as report_mod  # matplotlib: the "train" extra only
+
+        progress.say(f"writing the report to {out_dir / report_mod.REPORT_NAME}")
+        report_mod.write(out_dir, card, items, outcome)
     return card
 
 
@@ -167,54 +272,3 @@ def evaluate(data: Sequence[str], model_dir: str | Path | None) -> dict[str, Any
         if list(e.labels) != r.labels
     ]
     return report
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """A human-readable evaluation report."""
-    lines = [
-        f"model {report['model']['version']}  items {report['items']}  "
-        f"exact {report['exact']}/{report['items']}",
-        f"{'label':<20}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}",
-    ]
-    for label, m in report["per_label"].items():
-        lines.append(
-            f"{label:<20}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}{m['support']:>9}"
-        )
-    lines.append(f"micro-F1 {report['micro_f1']:.3f}   macro-F1 {report['macro_f1']:.3f}")
-    lines.append("strongest terms:")
-    for label, terms in report["top_terms"].items():
-        lines.append(f"  {label}: " + ", ".join(t for t, _ in terms))
-    for miss in report["misses"][:20]:
-        lines.append(f"  miss {miss['id']}: expected {miss['expected']} got {miss['got']}")
-    return "\n".join(lines)
-
-
-def format_card(card: dict[str, Any]) -> str:
-    """The headline figures of a freshly trained model."""
-    cv = card["cross_validation"]["overall"]
-    lines = [
-        f"model {card['version']} written ({card['training_seconds']} s)",
-        f"cross-validated macro-F1 {cv['macro_f1']:.3f}  micro-F1 {cv['micro_f1']:.3f}",
-    ]
-    lines += [
-        f"  {lab:<20} P {m['precision']:.3f} R {m['recall']:.3f} "
-        f"F1 {m['f1']:.3f} (n={m['support']})"
-        for lab, m in cv["per_label"].items()
-    ]
-    spread = card["cross_validation"].get("repeated", {}).get("macro_f1")
-    if spread:
-        lines.append(
-            f"over {len(spread['runs'])} fold assignments: macro-F1 {spread['mean']:.3f} "
-            f"± {spread['sd']:.3f} {spread['runs']}"
-        )
-    strict = card["cross_validation"].get("fully_nested", {}).get("overall")
-    if strict:
-        lines.append(
-            f"fully nested (parameters chosen per fold too): macro-F1 {strict['macro_f1']:.3f}"
-        )
-    for name, report in card.get("checks", {}).items():
-        lines.append(
-            f"check {name}: exact {report['exact']}/{report['items']}, "
-            f"macro-F1 {report['macro_f1']:.3f}"
-        )
-    return "\n".join(lines)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from training import train as train_mod
+from training.progress import Progress
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,7 +71,10 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -> Path:
-    """A model trained end to end on the tiny corpus (3 outer, 2 inner folds)."""
+    """A model trained end to end on the tiny corpus (3 outer, 2 inner folds), with its
+    report; what training said while it ran is in ``../progress.log``."""
     out = tmp_path_factory.mktemp("model")
-    train_mod.train([str(tiny_corpus)], [], [], str(out), folds=3, inner_folds=2)
+    with (out.parent / "progress.log").open("w", encoding="utf-8") as log:
+        progress = Progress(enabled=True, stream=log)
+        train_mod.train([str(tiny_corpus)], [], [], str(out), 3, 2, progress, report=True)
     return out

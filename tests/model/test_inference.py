@@ -9,12 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
+from sklearn.pipeline import Pipeline
 
 import model
 from model import Item, inference
+from model.calibration import IDENTITY, CalibratedClassifier, Calibrator
 from model.inference import Featurizer, Scorer, _evidence_order, strip_accents, term_names
-from training.fit import make_vectorizer
+from training.fit import make_vectorizer, with_calibration
 
 TEXTS = [
     ("Suicide bomber kills 12 at checkpoint", "A car bomb struck an army post north of Baghdad."),
@@ -106,9 +109,10 @@ def test_featurizer_gives_the_shipped_vectorizers_matrix_on_the_corpus(shared_da
     assert_same_matrix(vectorizer, docs)
 
 
-def assert_paths_agree(loaded: model.Model, docs: list[str]) -> None:
-    reference = loaded.pipeline.predict_proba(docs)
-    scorer = Scorer(loaded.pipeline)
+def assert_paths_agree(loaded: model.Model | Pipeline, docs: list[str]) -> None:
+    pipeline = loaded if isinstance(loaded, Pipeline) else loaded.pipeline
+    reference = pipeline.predict_proba(docs)
+    scorer = Scorer(pipeline)
     batch = scorer.batch(docs)
     for doc, ref, b in zip(docs, reference, batch, strict=True):
         one = scorer.one(doc)
@@ -123,6 +127,25 @@ def assert_paths_agree(loaded: model.Model, docs: list[str]) -> None:
 
 def test_paths_agree_on_the_tiny_model(tiny_model_dir: Path) -> None:
     assert_paths_agree(model.load(tiny_model_dir), documents())
+
+
+def test_paths_agree_with_every_kind_of_calibrator(tiny_model_dir: Path) -> None:
+    pipeline = model.load(tiny_model_dir).pipeline
+    fitted = pipeline.named_steps["clf"]
+    assert isinstance(fitted, CalibratedClassifier)
+    calibrators = [
+        Calibrator("platt", a=0.8, b=-1.1),
+        Calibrator("isotonic", x=(-3.0, -1.0, 0.5, 2.0), y=(0.01, 0.2, 0.6, 0.97)),
+        IDENTITY,
+        Calibrator("isotonic", x=(0.0,), y=(0.3,)),  # a constant
+    ]
+    calibrated = with_calibration(
+        Pipeline([("tfidf", pipeline.named_steps["tfidf"]), ("clf", fitted.classifier)]),
+        calibrators,
+    )
+    assert_paths_agree(calibrated, documents())
+    raw = fitted.decision_function(pipeline.named_steps["tfidf"].transform(documents()))
+    np.testing.assert_allclose(calibrated.predict_proba(documents())[:, 2], expit(raw[:, 2]))
 
 
 def test_paths_agree_on_the_shipped_model(shared_data: Path) -> None:
@@ -140,7 +163,7 @@ def test_evidence_weights_are_tfidf_times_coefficient(tiny_model_dir: Path) -> N
         coef = loaded.pipeline.named_steps["clf"].estimators_[j].coef_.ravel()
         for term, weight in result.evidence[label]:
             i = feature[term]
-            assert weight == pytest.approx(row[i] * coef[i], abs=1e-12)
+            assert weight == round(row[i] * coef[i], 4)  # rounded once, in the model
             assert weight > 0
 
 
@@ -162,28 +185,31 @@ def test_classify_keeps_order_ids_and_all_scores(tiny_model_dir: Path) -> None:
     assert loaded.classify(items, explain=False)[0].evidence == {}
 
 
-def test_evidence_order_packed_key_matches_lexsort() -> None:
-    # many ties on purpose: equal values inside a group must come out by term id
+def test_evidence_order_is_by_group_then_value_then_term() -> None:
+    # many ties on purpose: equal values inside a group must come out by term id; the
+    # contributions arrive as the batch's entries do, by term within each group
     rng = np.random.default_rng(7)
-    n = 5000
-    group = rng.integers(0, 300, n)
-    values = rng.integers(1, 6, n) / 4.0
-    terms = rng.permutation(40_000)[:n]
-    packed = _evidence_order(group, values, terms, 40_000)
-    reference = _evidence_order(group, values, terms, 40_000, packed=False)
-    np.testing.assert_array_equal(packed, reference)
-    np.testing.assert_array_equal(reference, np.lexsort((terms, -values, group)))
+    for n_groups in (300, 70_000):  # the radix-sorted and the wide group numbers
+        n = 5000
+        group = rng.integers(0, n_groups, n)
+        terms = rng.permutation(40_000)[:n]
+        arrival = np.lexsort((terms, group))
+        group, terms = group[arrival], terms[arrival]
+        values = rng.integers(1, 6, n) / 4.0
+        np.testing.assert_array_equal(
+            _evidence_order(group, values), np.lexsort((terms, -values, group))
+        )
 
 
 def test_batch_evidence_of_an_item_without_known_words(tiny_model_dir: Path) -> None:
     scorer = Scorer(model.load(tiny_model_dir).pipeline)
     batch = scorer.batch(["zzzz qqqq", "", "Troops recapture Mosul"])
-    assert batch[0].evidence == batch[1].evidence == [[] for _ in model.LABELS]
+    assert list(batch[0].evidence) == list(batch[1].evidence) == [[] for _ in model.LABELS]
     one = scorer.one("Troops recapture Mosul").evidence
     assert [[t for t, _ in ev] for ev in batch[2].evidence] == [[t for t, _ in ev] for ev in one]
     assert any(one)
     nothing = scorer.batch(["", "zzzz"])  # no contribution at all in the batch
-    assert [s.evidence for s in nothing] == [[[] for _ in model.LABELS]] * 2
+    assert [list(s.evidence) for s in nothing] == [[[] for _ in model.LABELS]] * 2
 
 
 def test_punctuation_turned_to_spaces_is_never_a_word_character() -> None:
@@ -200,4 +226,28 @@ def test_the_run_cache_is_bounded() -> None:
         featurizer._runs._limit = 3  # type: ignore[attr-defined]
         got = featurizer.matrix(docs)
         assert 0 < len(featurizer._runs) <= 3
+        np.testing.assert_allclose(got.toarray(), vectorizer.transform(docs).toarray(), atol=1e-12)
+
+
+def random_words(n: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    return " ".join("".join(rng.choice(letters, rng.integers(1, 11))) for _ in range(n))
+
+
+def test_texts_of_many_new_words_are_learnt_in_bulk_with_the_same_matrix() -> None:
+    # over 64 never-seen runs in one text take the bulk path (one call to the stemmer);
+    # real words, stop words, digits, single letters and repeats are mixed in
+    train = [model.compose(t, x) for t, x in TEXTS] + AWKWARD
+    mixed = " ".join(f"{w} the recruits 12 x bomb{i % 3} attacks" for i, w in enumerate(TEXTS))
+    # the batch path splits texts joined by a record separator: one inside a text too
+    marked = "suicide\x1ebomber attack\x1e \x1e recruits"
+    docs = [random_words(400, 1), random_words(300, 2) + " " + mixed, mixed * 20, marked, *train]
+    for name in ("word1", "word12"):
+        vectorizer = make_vectorizer(name).set_params(min_df=1).fit(train + docs[:1])
+        assert_same_matrix(vectorizer, docs)
+        featurizer = Featurizer(vectorizer)
+        featurizer._runs._limit = 50  # type: ignore[attr-defined]
+        got = featurizer.matrix(docs)
+        assert 0 < len(featurizer._runs) <= 50
         np.testing.assert_allclose(got.toarray(), vectorizer.transform(docs).toarray(), atol=1e-12)

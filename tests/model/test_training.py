@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -141,3 +142,47 @@ def test_item_weights_put_real_items_first() -> None:
 def test_without_written_items_the_weight_is_not_searched(tiny_corpus: Path) -> None:
     real = load([str(tiny_corpus)]).examples
     assert select(real, [], folds=2).params.written_weight == 1.0
+
+
+def test_training_says_what_it_does_with_each_repeat_labelled(tiny_model_dir: Path) -> None:
+    said = (tiny_model_dir.parent / "progress.log").read_text(encoding="utf-8")
+    for stage in (
+        "40 real and 0 written items",
+        "choosing hyper-parameters",
+        "chosen: word1",
+        "cross-validating",
+        "fully nested",
+        "learning curves",
+        "fitting the final model",
+        "writing the report",
+    ):
+        assert stage in said, stage
+    # the bar names the fold assignment and the fold of its latest step, and counts every
+    # step: 3 assignments x 3 folds x (2 inner folds + the outer fit)
+    assert "27/27" in said and "assignment 3/3, fold 3/3 fitted: word1" in said
+    assert "outer fold" not in said  # the old unlabelled repeats
+    for bar in ("choosing", "cross-validating", "fully nested", "learning curves"):
+        assert re.search(bar + r"[^\n]*: 100%\|", said), bar  # each bar ran to its end
+
+
+def test_report_has_every_section_and_its_plots(tiny_model_dir: Path) -> None:
+    report = (tiny_model_dir / "report.md").read_text(encoding="utf-8")
+    for section in (
+        "## Per label",
+        "## Calibration",
+        "## Per source file",
+        "## Label co-occurrence errors",
+        "## Learning curve",
+        "## Strongest terms",
+        "## Worst out-of-fold misses",
+        "## Experiments",
+    ):
+        assert section in report, section
+    for image in ("pr_curves.png", "reliability.png", "learning_curve.png"):
+        path = tiny_model_dir / "report" / image
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
+        assert f"(report/{image})" in report
+    card = json.loads((tiny_model_dir / "card.json").read_text())
+    assert f"Training report: model {card['version']}" in report
+    assert len(card["cross_validation"]["learning_curve"]["macro_f1_mean"]) == 4
+    assert set(card["calibration"]["out_of_fold"]) == set(LABELS)
