@@ -28,11 +28,11 @@ from werkzeug.wrappers import Response
 import model
 from common.clock import utcnow
 from common.labels import LABELS
-from model.highlight import marks
 from service.state import State
 from service.web import auth
 from service.web.charts import Chart, bar_chart
 from service.web.forms import parse_queue, review_page
+from service.web.highlight import marks
 from store import Correction, Feed, ItemNotFound, Store, StoredItem, effective_labels
 
 bp = Blueprint(
@@ -229,8 +229,8 @@ def item_view(item_id: int) -> str:
         model=current,
         result=result,
         shown=shown,
-        title_marks=marks(current, item.title, evidence),
-        summary_marks=marks(current, item.summary, evidence),
+        title_marks=marks(current.spans(item.title), item.title, evidence),
+        summary_marks=marks(current.spans(item.summary), item.summary, evidence),
         effective=effective_labels(item.labels, latest, LABELS),
         latest=latest,
         history=history,
