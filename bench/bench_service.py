@@ -608,7 +608,8 @@ def mlserver_install() -> Path | str:
     """MLServer (and mlserver-sklearn) in a venv of its own under bench/ (git ignores it),
     with this project's scikit-learn version; the venv's python, or why it failed."""
     python = MLSERVER_VENV / "bin" / "python"
-    if (MLSERVER_VENV / "bin" / "mlserver").exists():
+    needed = _model_requirements()
+    if (MLSERVER_VENV / "bin" / "mlserver").exists() and _has(python, "Stemmer"):
         return python
     import sklearn  # the version the artifact was saved with
 
@@ -623,7 +624,7 @@ def mlserver_install() -> Path | str:
             "mlserver",
             "mlserver-sklearn",
             f"scikit-learn=={sklearn.__version__}",
-            "snowballstemmer",
+            *needed,
             # uvloop 0.22 refuses asyncio.get_event_loop() without a loop, which MLServer's
             # parallel inference workers call at start: they die, and no model loads
             "uvloop<0.22",
@@ -634,6 +635,22 @@ def mlserver_install() -> Path | str:
         if done.returncode:
             return f"{' '.join(step[:4])}: {done.stderr.strip()[-800:]}"
     return python
+
+
+def _model_requirements() -> list[str]:
+    """What unpickling the artifact imports besides scikit-learn: the model package's own
+    runtime dependencies, as pyproject.toml pins them (the stemmer, for one)."""
+    import tomllib
+
+    wanted = {"pystemmer", "numpy", "scipy", "joblib"}
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return [d for d in deps if d.split(">")[0].split("=")[0].split("<")[0].lower() in wanted]
+
+
+def _has(python: Path, module: str) -> bool:
+    """Whether ``python`` can import ``module``."""
+    done = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True)
+    return done.returncode == 0
 
 
 @contextmanager
