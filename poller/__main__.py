@@ -6,6 +6,8 @@ python -m poller feeds add URL [--interval MIN]
 python -m poller feeds list
 python -m poller feeds remove ID_OR_URL
 python -m poller feeds import FILE.opml
+python -m poller feeds export [--out FILE.opml]
+python -m poller retag [--since DATE] [--batch N]
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import gc
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,16 +27,19 @@ from typing import Any
 import settings as settings_module
 from common import cli, logs
 from common.clock import utcnow
+from common.opml import render_opml
 from common.urls import UnsafeURL
 from model import ModelError, load
 from poller import feeds as feed_list
 from poller.errors import OPMLError
+from poller.maintenance import RETAG_BATCH, retag
 from poller.poll import STOP_SIGNALS, Outcome, Poller
 from poller.webhooks import Deliverer
 from settings import Settings, SettingsError
 from store import FeedExists, Store, StoreError, open_store
 
 log = logging.getLogger("wiretag.poller")
+MAX_RETAG_BATCH = 10_000
 
 
 DESCRIPTION = """\
@@ -49,19 +55,40 @@ examples:
   python -m poller feeds add https://example.org/rss --interval 30
   python -m poller feeds list
   python -m poller feeds remove 12
-  python -m poller feeds import feeds.opml"""
+  python -m poller feeds import feeds.opml
+  python -m poller feeds export --out feeds.opml
+  python -m poller retag --since 2026-01-01"""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = cli.parser("python -m poller", DESCRIPTION, EXAMPLES)
     parser.add_argument("--once", action="store_true", help="poll every due feed once and exit")
+    commands = cli.commands(parser, dest="command")
     feeds = cli.command(
-        cli.commands(parser, dest="command"),
+        commands,
         "feeds",
         "manage the feed list",
         "Add, list, remove or import the feeds the poller reads.",
     )
     _feed_actions(cli.commands(feeds, dest="action", required=True))
+    retag = cli.command(
+        commands,
+        "retag",
+        "re-tag stored items with the model in WIRETAG_MODEL_DIR",
+        "Score again, in batches by id, every stored item that another model version "
+        "tagged (short transactions: a running poller keeps polling). Analysts' "
+        "corrections are never touched. Stopped (Ctrl-C, SIGTERM, even SIGKILL), it "
+        "resumes where it was when run again.",
+    )
+    retag.add_argument(
+        "--since",
+        type=_date,
+        metavar="DATE",
+        help="only items published (else fetched) from this date or RFC 3339 time on (UTC)",
+    )
+    retag.add_argument(
+        "--batch", type=_batch, default=RETAG_BATCH, metavar="N", help="items per transaction"
+    )
     return parser
 
 
@@ -79,6 +106,30 @@ def _feed_actions(actions: Any) -> None:
     remove.add_argument("feed", metavar="ID_OR_URL", help="the feed's id (feeds list) or URL")
     imp = cli.command(actions, "import", "subscribe to every feed of an OPML file")
     imp.add_argument("file", type=Path, help="an OPML file, as feed readers export")
+    exp = cli.command(actions, "export", "write the feed list as OPML 2.0 (feeds import reads it)")
+    exp.add_argument(
+        "--out", type=Path, metavar="FILE", help="the file to write (default: standard output)"
+    )
+
+
+def _date(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date or RFC 3339 time: {value!r} (e.g. 2026-01-31)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _batch(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_RETAG_BATCH:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_RETAG_BATCH}")
+    return number
 
 
 def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -> int:
@@ -92,6 +143,8 @@ def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -
         print(f"added feed {feed.id}: {feed.url}")
     elif args.action == "list":
         _print_feeds(store)
+    elif args.action == "export":
+        _export_feeds(store, args.out)
     elif args.action == "remove":
         found = feed_list.find(store, args.feed)
         if found is None or not store.remove_feed(found.id):
@@ -110,6 +163,40 @@ def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -
             f"imported {len(report.added)} feeds, {len(report.present)} already present, "
             f"{len(report.refused)} refused"
         )
+    return 0
+
+
+def _export_feeds(store: Store, out: Path | None) -> None:
+    feeds = store.list_feeds()
+    document = render_opml(((f.url, f.title) for f in feeds), utcnow())
+    if out is None:
+        sys.stdout.buffer.write(document)
+        sys.stdout.flush()
+        return
+    temporary = out.with_name(out.name + ".tmp")
+    temporary.write_bytes(document)
+    temporary.replace(out)  # never a half-written list where the old one was
+    print(f"exported {len(feeds)} feeds to {out}", file=sys.stderr)
+
+
+def _retag(args: argparse.Namespace, store: Store, settings: Settings) -> int:
+    model = load(settings.model_dir)
+    stop = threading.Event()
+
+    def finish(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s: stopping after the batch in hand", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    retag(
+        store,
+        model,
+        max_chars=settings.max_text_chars,
+        since=args.since,
+        batch=args.batch,
+        stop=stop,
+    )
     return 0
 
 
@@ -208,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.command == "feeds":
                 return _feeds_command(args, store, settings)
+            if args.command == "retag":
+                return _retag(args, store, settings)
             return _poll(args, store, settings)
         finally:
             store.close()

@@ -34,5 +34,7 @@ def read_opml(path: Path) -> list[Outline]:
         url = (node.get("xmlUrl") or node.get("xmlurl") or "").strip()
         if url and url not in seen:
             seen.add(url)
-            outlines.append(Outline(url, node.get("title") or node.get("text") or None))
+            title = node.get("title") or node.get("text") or None
+            # an exporter writes the URL as ``text`` when a feed has no title of its own
+            outlines.append(Outline(url, None if title == url else title))
     return outlines

@@ -31,6 +31,7 @@ from model import Item, Model
 from poller.alerts import with_alerts
 from poller.errors import ParserFailed, PollerError
 from poller.fetch import Fetch, Fetcher, Response
+from poller.maintenance import Retention
 from poller.parse import Entry, Parse, ParsedFeed, parse_feed
 from poller.sandbox import ParserPool
 from poller.schedule import (
@@ -235,6 +236,8 @@ class Poller:
             initializer=leave_stop_signals_to_main,
         )
         self._inflight: dict[Future[Outcome], Feed] = {}
+        days = settings.retention_days
+        self.retention = Retention(store, days, now=now) if days else None
 
     @property
     def in_hand(self) -> int:
@@ -342,6 +345,8 @@ class Poller:
         start = self.now()
         outcomes: list[Outcome] = []
         exhausted = False
+        if self.retention is not None:
+            self.retention.run_if_due()
         while True:
             if not exhausted:
                 exhausted = self._fill(due_before=start)
@@ -353,6 +358,8 @@ class Poller:
         """Poll until :attr:`stop` is set, then finish the fetches in hand and return."""
         tick = self.settings.poll_tick_seconds
         while not self.stop.is_set():
+            if self.retention is not None:
+                self.retention.run_if_due()  # cheap unless an hour passed
             self._fill(due_before=None)
             if self._inflight:
                 self._drain(timeout=tick)

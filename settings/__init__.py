@@ -59,6 +59,7 @@ class Settings:
     max_redirects: int = 5
     max_backoff_hours: float = 24.0
     lease_seconds: int = 300
+    retention_days: int = 0  # 0: keep items forever; else delete them this many days old
     allow_private_networks: bool = False
     webhooks: dict[str, str] = field(default_factory=dict)
     webhook_secrets: dict[str, str] = field(default_factory=dict, repr=False)
@@ -98,6 +99,16 @@ def _positive_float(value: str) -> float:
     number = float(value)
     if not number > 0:
         raise ValueError("must be a number above 0")
+    return number
+
+
+MAX_RETENTION_DAYS = 36_500
+
+
+def _retention_days(value: str) -> int:
+    number = int(value) if value.strip() else 0  # empty reads as unset: off
+    if not 0 <= number <= MAX_RETENTION_DAYS:
+        raise ValueError(f"must be 0 (keep forever) or 1 to {MAX_RETENTION_DAYS} days")
     return number
 
 
@@ -229,6 +240,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "max_redirects": _positive_int,
     "max_backoff_hours": _positive_float,
     "lease_seconds": _positive_int,
+    "retention_days": _retention_days,
     "allow_private_networks": _bool,
     "webhooks": _webhooks,
     "webhook_secrets": _webhook_secrets,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, case, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import utcnow
@@ -31,7 +31,11 @@ def _feed(row: Row[Any]) -> Feed:
         last_error=m["last_error"],
         last_warning=m["last_warning"],
         created_at=m["created_at"],
+        paused_at=m["paused_at"],
     )
+
+
+feed_from_row = _feed  # for the other feed rooms (store.feed_admin)
 
 
 def _health(feed: Feed, items_24h: int, label_counts: dict[str, int]) -> FeedHealth:
@@ -47,6 +51,7 @@ def _health(feed: Feed, items_24h: int, label_counts: dict[str, int]) -> FeedHea
         last_checked_at=feed.last_checked_at,
         items_24h=items_24h,
         label_counts=label_counts,
+        paused=feed.paused_at is not None,
     )
 
 
@@ -135,7 +140,7 @@ class FeedsMixin(StoreBase):
         f = schema.feeds
         stmt = lease_due(
             f,
-            f.c.next_check_at <= (due_before or moment),
+            and_(f.c.next_check_at <= (due_before or moment), f.c.paused_at.is_(None)),
             [f.c.next_check_at, f.c.id],
             limit,
             moment,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 
 from store import schema
 from store.errors import StoreError
@@ -73,7 +73,18 @@ def _v2_workspace(conn: Connection) -> None:
         conn.execute(text(statement))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_workspace]
+def _v4_feed_paused(conn: Connection) -> None:
+    """Feeds can be paused: ``feeds.paused_at`` (no existing column can hold the state)."""
+    # Self-contained and idempotent: v1 builds ``feeds`` from schema.py, which now has the
+    # column, so a fresh database already holds it; an older one gets it here.
+    if "paused_at" not in {c["name"] for c in inspect(conn).get_columns("feeds")}:
+        kind = schema.UTCDateTime().compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE feeds ADD COLUMN paused_at {kind}"))
+
+
+# _v4_feed_paused is numbered 4 on purpose: migration 3 is the stories branch's; whoever
+# merges both lists them in that order.
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_workspace, _v4_feed_paused]
 
 
 def current_version(conn: Connection) -> int:

@@ -32,6 +32,7 @@ class Feed:
     last_error: str | None
     last_warning: str | None  # e.g. feedparser's bozo reason on a feed that still parsed
     created_at: datetime
+    paused_at: datetime | None = None  # paused by an operator: never due until resumed
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, times as ISO 8601."""
@@ -40,6 +41,8 @@ class Feed:
             "url": self.url,
             "title": self.title,
             "interval_minutes": self.interval_minutes,
+            "paused": self.paused_at is not None,
+            "paused_at": iso(self.paused_at),
             "last_status": self.last_status,
             "error_count": self.error_count,
             "last_error": self.last_error,
@@ -65,6 +68,7 @@ class FeedHealth:
     last_checked_at: datetime | None
     items_24h: int
     label_counts: dict[str, int]  # labels carried by the items fetched in the last 24 h
+    paused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, times as ISO 8601."""
@@ -73,6 +77,7 @@ class FeedHealth:
             "url": self.url,
             "title": self.title,
             "interval_minutes": self.interval_minutes,
+            "paused": self.paused,
             "last_status": self.last_status,
             "error_count": self.error_count,
             "last_error": self.last_error,
@@ -237,3 +242,12 @@ class Uncertain:
     def margin(self) -> float:
         """How far the score is from the threshold."""
         return abs(self.score - self.threshold)
+
+
+@dataclass(frozen=True)
+class Retagged:
+    """A stored item's new tags from another model (:meth:`Store.write_retags`)."""
+
+    item_id: int
+    labels: list[str]
+    scores: dict[str, float]

@@ -76,6 +76,8 @@ feeds = Table(
     Column("lease_owner", String(200)),
     Column("lease_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # when an operator paused the feed (migration 4); a paused feed is never due
+    Column("paused_at", UTCDateTime),
     Index("ix_feeds_due", "next_check_at"),
 )
 

@@ -10,17 +10,32 @@ from sqlalchemy.exc import SQLAlchemyError
 from store.base import make_engine
 from store.corrections import ReviewMixin
 from store.errors import StoreError
+from store.export import ExportMixin
+from store.feed_admin import FeedAdminMixin
 from store.feeds import FeedsMixin
-from store.items import ItemsMixin, LabelCountsMixin
+from store.items import LabelCountsMixin
 from store.migrations import migrate
 from store.outbox import OutboxMixin
 from store.records import FeedUpdate, NewItem
+from store.retag import RetagMixin
+from store.retention import RetentionMixin
 
 
-class Store(FeedsMixin, ItemsMixin, LabelCountsMixin, OutboxMixin, ReviewMixin):
-    """wiretag's database: feeds (:mod:`store.feeds`), tagged items and search
-    (:mod:`store.items`), the webhook outbox (:mod:`store.outbox`) and analysts'
-    corrections with the review queue (:mod:`store.corrections`), for SQLite (WAL) and
+class Store(
+    FeedsMixin,
+    FeedAdminMixin,
+    ExportMixin,
+    LabelCountsMixin,
+    OutboxMixin,
+    ReviewMixin,
+    RetagMixin,
+    RetentionMixin,
+):
+    """wiretag's database: feeds (:mod:`store.feeds`) and their management
+    (:mod:`store.feed_admin`), tagged items and search (:mod:`store.items`) and their
+    export (:mod:`store.export`), the webhook outbox (:mod:`store.outbox`), analysts'
+    corrections with the review queue (:mod:`store.corrections`), re-tagging
+    (:mod:`store.retag`) and retention (:mod:`store.retention`), for SQLite (WAL) and
     PostgreSQL."""
 
     def record_fetch(
