@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
 from flask import Blueprint, Request, Response, current_app, request
 
+from common.clock import utcnow
+from common.labels import LABELS
+from common.opml import OPML_TYPE, render_opml
 from common.urls import UnsafeURL, check_feed_url
 from model import Model, Result
-from service import schema
+from service import export, schema
 from service.errors import (
     Conflict,
     NotFound,
@@ -20,16 +24,27 @@ from service.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from service.schema import MAX_ID
 from service.state import ReloadOutcome, State
 from service.validation import (
+    ItemsQuery,
     parse_classify,
     parse_corrections_query,
     parse_explain,
+    parse_feed_patch,
     parse_items_query,
     parse_new_feed,
     parse_query,
 )
-from store import FeedExists, Store, StoreError
+from store import (
+    Correction,
+    FeedExists,
+    ItemFilter,
+    Store,
+    StoredItem,
+    StoreError,
+    effective_labels,
+)
 
 bp = Blueprint("api", __name__)
 READ_CHUNK = 64 * 1024
@@ -244,10 +259,98 @@ def remove_feed(feed_id: int) -> Response:
     return Response(status=204)
 
 
+@bp.patch("/v1/feeds/<int:feed_id>")
+def change_feed(feed_id: int) -> Response:
+    """Change a feed's title, interval or pause (a JSON merge patch): 200, 404 or 422."""
+    s = state()
+    parse_query(request.args, schema.NoQuery)
+    changes = parse_feed_patch(read_body(request, s.settings.max_body_bytes))
+    feed = _store_call(lambda st: st.change_feed(feed_id, changes)) if feed_id <= MAX_ID else None
+    if feed is None:
+        raise NotFound(f"no feed with id {feed_id}", code="feed_not_found")
+    return answer(schema.FeedAnswer(feed=shaped(schema.Feed, feed)))
+
+
+@bp.post("/v1/feeds/<int:feed_id>/refresh")
+def refresh_feed(feed_id: int) -> Response:
+    """Make a feed due now: the poller checks it at its next tick (202); 409 if paused."""
+    parse_query(request.args, schema.NoQuery)
+    feed = _store_call(lambda st: st.refresh_feed(feed_id)) if feed_id <= MAX_ID else None
+    if feed is None:
+        raise NotFound(f"no feed with id {feed_id}", code="feed_not_found")
+    if feed.paused_at is not None:
+        raise Conflict(
+            f"feed {feed_id} is paused; PATCH it with paused: false first", code="feed_paused"
+        )
+    return answer(schema.FeedAnswer(feed=shaped(schema.Feed, feed)), 202)
+
+
+@bp.get("/v1/feeds.opml")
+def feeds_opml() -> Response:
+    """The feed list as OPML 2.0 (what ``python -m poller feeds import`` reads)."""
+    parse_query(request.args, schema.NoQuery)
+    feeds = _store_call(lambda st: st.list_feeds())
+    body = render_opml(((f.url, f.title) for f in feeds), utcnow())
+    response = Response(body, mimetype=OPML_TYPE)
+    response.headers["Content-Disposition"] = 'attachment; filename="wiretag-feeds.opml"'
+    return response
+
+
+@bp.get("/v1/items/<int:item_id>")
+def get_item(item_id: int) -> Response:
+    """One stored item, its analysts' verdicts and the labels they leave it with."""
+    parse_query(request.args, schema.NoQuery)
+
+    def read(st: Store) -> tuple[StoredItem | None, list[Correction]]:
+        item = st.get_item(item_id)
+        return item, (st.corrections_for([item_id]).get(item_id, []) if item else [])
+
+    item, corrections = _store_call(read) if item_id <= MAX_ID else (None, [])
+    if item is None:
+        raise NotFound(f"no item with id {item_id}", code="item_not_found")
+    latest: dict[str, str] = {}
+    for correction in reversed(corrections):  # oldest first: later verdicts overwrite
+        latest[correction.label] = correction.verdict
+    return answer(
+        schema.ItemAnswer(
+            item=shaped(schema.StoredItem, item),
+            effective_labels=effective_labels(item.labels, latest, LABELS),
+            corrections=[shaped(schema.Correction, c) for c in corrections],
+        )
+    )
+
+
+def _export(q: ItemsQuery, fmt: str) -> Response:
+    """Every item that passes the filters, streamed as CSV or JSON lines."""
+    filters = ItemFilter(
+        labels=(q.label,) if q.label else (),
+        min_score=q.min_score,
+        since=q.since,
+        feed_id=q.feed_id,
+    )
+    limit = q.limit if q.limit_given else None
+
+    def first(st: Store) -> tuple[Iterator[list[StoredItem]], list[StoredItem]]:
+        chunks = st.iter_items(filters, after=q.cursor, limit=limit)
+        return chunks, next(chunks, [])  # a store that is away is a 503, not a cut body
+
+    chunks, head = _store_call(first)
+    body = export.csv_body if fmt == "csv" else export.jsonl_body
+    response = Response(body(chain([head], chunks)), mimetype=export.MEDIA_TYPES[fmt])
+    name = export.filename(fmt, utcnow())
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Vary"] = "Accept"
+    return response
+
+
 @bp.get("/v1/items")
 def list_items() -> Response:
-    """Stored items, newest first, filtered and paged with an opaque cursor."""
+    """Stored items, newest first, filtered and paged with an opaque cursor; or all of
+    them streamed as CSV or JSON lines (``format=`` or the Accept header)."""
     q = parse_items_query(request.args)
+    fmt = export.chosen_format(q.format, request.accept_mimetypes)
+    if fmt != "json":
+        return _export(q, fmt)
     items, cursor = _store_call(
         lambda st: st.list_items(
             label=q.label,
@@ -258,9 +361,11 @@ def list_items() -> Response:
             cursor=q.cursor,
         )
     )
-    return answer(
+    response = answer(
         schema.ItemsPage(items=[shaped(schema.StoredItem, i) for i in items], next_cursor=cursor)
     )
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 @bp.get("/v1/corrections")

@@ -8,12 +8,14 @@ operations' names, summaries and which errors each can answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from common.items import Item
+from common.opml import OPML_TYPE
 from service import schema as s
 from settings import Settings
 
@@ -31,14 +33,17 @@ ERRORS = {
         "Unauthorized",
         "API keys are configured and the request has no valid `Authorization: Bearer <key>` header.",
     ),
-    404: ("NotFound", "No such path (`not_found`) or resource (`feed_not_found`)."),
+    404: (
+        "NotFound",
+        "No such path (`not_found`) or resource (`feed_not_found`, `item_not_found`).",
+    ),
     405: (
         "MethodNotAllowed",
         "The path exists but not with this method; the Allow header lists the methods.",
     ),
     409: (
         "Conflict",
-        "The feed is already subscribed (`feed_exists`), or the model was refused (`model_refused`).",
+        "The feed is already subscribed (`feed_exists`) or paused (`feed_paused`), or the model was refused (`model_refused`).",
     ),
     413: (
         "PayloadTooLarge",
@@ -76,6 +81,9 @@ class Operation:
     body: Any = None  # a JSON schema (dict) for the request body
     description: str = ""
     open: bool = False  # no API key needed
+    media: tuple[str, ...] = ()  # further media types of the success answer: text
+    body_media: tuple[str, ...] = ("application/json",)
+    download: bool = False  # the answer carries Content-Disposition: attachment
 
 
 def _operations(settings: Settings) -> list[Operation]:
@@ -131,7 +139,45 @@ def _operations(settings: Settings) -> list[Operation]:
             errors=(*body_errors, 409, 503),
             body={"$ref": REF.format(name="NewFeed")},
         ),
+        Operation(
+            "/v1/feeds.opml",
+            "get",
+            "exportFeeds",
+            "The feed list as OPML 2.0",
+            str,
+            errors=(422, 503),
+            query=s.NoQuery,
+            media=(OPML_TYPE,),
+            download=True,
+            description="Every feed as an RSS outline (xmlUrl, title), the file feed readers "
+            "exchange; `python -m poller feeds import` reads it back.",
+        ),
         Operation("/v1/feeds/{feed_id}", "get", "getFeed", "One feed", s.FeedAnswer, errors=(503,)),
+        Operation(
+            "/v1/feeds/{feed_id}",
+            "patch",
+            "changeFeed",
+            "Change a feed's title, interval or pause",
+            s.FeedAnswer,
+            errors=(*body_errors, 503),
+            body={"$ref": REF.format(name="FeedPatch")},
+            body_media=("application/merge-patch+json", "application/json"),
+            description="A JSON merge patch (RFC 7396): fields left out stay as they are, null "
+            "clears `title` or `interval_minutes`. A paused feed is never checked until it is "
+            "resumed with `paused: false`.",
+        ),
+        Operation(
+            "/v1/feeds/{feed_id}/refresh",
+            "post",
+            "refreshFeed",
+            "Check a feed at the poller's next tick",
+            s.FeedAnswer,
+            status=202,
+            errors=(409, 503),
+            description="Sets the feed's next check to now; the poller takes it at its next "
+            "tick (WIRETAG_POLL_TICK_SECONDS). A paused feed is refused (409 `feed_paused`). "
+            "No body is read.",
+        ),
         Operation(
             "/v1/feeds/{feed_id}",
             "delete",
@@ -149,7 +195,23 @@ def _operations(settings: Settings) -> list[Operation]:
             s.ItemsPage,
             errors=(422, 503),
             query=s.ItemsQuery,
-            description="Newest first (published time, else fetched time).",
+            media=("text/csv", "application/x-ndjson"),
+            description="Newest first (published time, else fetched time). With `format=csv` "
+            "or `format=jsonl` (or, without `format`, an Accept header naming text/csv, "
+            "application/x-ndjson or application/jsonl) every item that passes the filters is "
+            "streamed as a download: CSV with a header row (columns id, feed_id, published_at, "
+            "fetched_at, title, summary, link, labels joined by `;`, one score_<label> per "
+            "label, model_version; a text cell starting with = + - @ tab or CR gets a leading "
+            "`'` so that no spreadsheet runs it), or one StoredItem JSON object per line.",
+        ),
+        Operation(
+            "/v1/items/{item_id}",
+            "get",
+            "getItem",
+            "One stored item with its analysts' verdicts",
+            s.ItemAnswer,
+            errors=(422, 503),
+            query=s.NoQuery,
         ),
         Operation(
             "/v1/corrections",
@@ -193,6 +255,8 @@ def _components(settings: Settings) -> dict[str, Any]:
         s.ReloadAnswer,
         s.FeedList,
         s.FeedAnswer,
+        s.FeedPatch,
+        s.ItemAnswer,
         s.ItemsPage,
         s.CorrectionsPage,
         s.Health,
@@ -235,11 +299,21 @@ def _success(op: Operation) -> dict[str, Any]:
     text = " ".join((op.answer.__doc__ or "").split()) if described else op.summary
     answer: dict[str, Any] = {"description": text, "headers": {"X-Request-ID": REQUEST_ID}}
     if op.answer is str:
-        answer["content"] = _content({"type": "string"}, "text/plain")
+        kinds = op.media or ("text/plain",)
+        answer["content"] = {kind: {"schema": {"type": "string"}} for kind in kinds}
     elif op.answer is dict:
         answer["content"] = _content({"type": "object"})
     elif op.answer is not None:
         answer["content"] = _content({"$ref": REF.format(name=op.answer.__name__)})
+        for kind in op.media:
+            answer["content"][kind] = {"schema": {"type": "string"}}
+    if op.download or (op.media and op.answer is not str):
+        answer["headers"]["Content-Disposition"] = {
+            "description": "attachment, with a file name (only on the streamed formats)"
+            if op.answer is not str
+            else "attachment, with a file name",
+            "schema": {"type": "string"},
+        }
     if op.status == 201:
         answer["headers"]["Location"] = {"schema": {"type": "string"}}
     return answer
@@ -255,7 +329,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     if parameters:
         doc["parameters"] = parameters
     if op.body is not None:
-        doc["requestBody"] = {"required": True, "content": _content(op.body)}
+        content = {kind: {"schema": op.body} for kind in op.body_media}
+        doc["requestBody"] = {"required": True, "content": content}
     responses: dict[str, Any] = {str(op.status): _success(op)}
     if op.op_id == "ready":  # not ready is an answer too, in the same shape
         responses["503"] = _success(op) | {
@@ -273,9 +348,14 @@ def build(settings: Settings) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in _operations(settings):
         paths.setdefault(op.path, {})[op.method] = _operation(op)
-    paths["/v1/feeds/{feed_id}"]["parameters"] = [
-        {"name": "feed_id", "in": "path", "required": True, "schema": msgspec.json.schema(s.Id)}
-    ]
+    for path, operations in paths.items():
+        names = re.findall(r"{(\w+)}", path)
+        operations["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": msgspec.json.schema(s.Id)}
+            for name in names
+        ]
+        if not operations["parameters"]:
+            del operations["parameters"]
     responses = {
         name: {"description": text, "content": _content({"$ref": REF.format(name="Error")})}
         for name, text in ERRORS.values()

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # for mypy, a plain string; at run time, the enum msgspec che
 else:
     Label = Literal[LABELS]  # the four labels, from common.labels
 Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
+ExportFormat = Literal["json", "csv", "jsonl"]
 DateTime = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 
 
@@ -93,6 +94,43 @@ class NewFeed(msgspec.Struct):
         | None
     ) = None
     title: Annotated[str, Meta(max_length=MAX_TITLE_CHARS)] | None = None
+
+
+class FeedPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Changes to a feed, as a JSON merge patch (RFC 7396): a field left out is left as it
+    is; ``null`` clears ``title`` or ``interval_minutes``. An unknown field is refused."""
+
+    title: (
+        Annotated[
+            str,
+            Meta(max_length=MAX_TITLE_CHARS, description="The feed's title; null clears it."),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    interval_minutes: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=MAX_INTERVAL_MINUTES,
+                description="Minutes between checks; null: WIRETAG_DEFAULT_INTERVAL_MINUTES. "
+                "Takes effect from the next check (POST .../refresh checks now).",
+            ),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    paused: (
+        Annotated[
+            bool,
+            _described(
+                "true: the poller leaves the feed alone until it is set false again (its "
+                "next check is then as scheduled, or at once if that time has passed)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class ClassifyQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -145,7 +183,15 @@ class ItemsQuery(msgspec.Struct, forbid_unknown_fields=True):
         | UnsetType
     ) = UNSET
     feed: Annotated[Id, _described("Only this feed's items.")] | UnsetType = UNSET
-    limit: Annotated[int, Meta(ge=1, le=MAX_ITEMS_PAGE)] = DEFAULT_ITEMS_PAGE
+    limit: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=MAX_ITEMS_PAGE,
+            description="Items per page. With format csv or jsonl: at most this many items in "
+            "all; left out, every item that passes the filters.",
+        ),
+    ] = DEFAULT_ITEMS_PAGE
     cursor: (
         Annotated[
             str,
@@ -154,7 +200,19 @@ class ItemsQuery(msgspec.Struct, forbid_unknown_fields=True):
                 max_length=MAX_CURSOR_CHARS,
                 pattern=CURSOR_PATTERN,
                 description="`next_cursor` of the previous page (opaque; only cursors this "
-                "service gave out are accepted).",
+                "service gave out are accepted). With csv or jsonl: the export starts after it.",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    format: (
+        Annotated[
+            ExportFormat,
+            _described(
+                "json: one page (the default); csv or jsonl: every item that passes the "
+                "filters, streamed as CSV or JSON lines (one StoredItem per line). Without "
+                "it, the Accept header chooses: text/csv, application/x-ndjson or "
+                "application/jsonl."
             ),
         ]
         | UnsetType
@@ -198,7 +256,7 @@ class ErrorDetail(Answer, omit_defaults=True):
             "Stable machine-readable code: invalid_json, invalid_encoding, "
             "unsupported_media_type, invalid_request, too_many_items, body_too_large, "
             "unauthorized, not_found, method_not_allowed, feed_exists, feed_not_found, "
-            "unsafe_url, model_refused, store_unavailable, internal_error; from gunicorn "
+            "item_not_found, feed_paused, unsafe_url, model_refused, store_unavailable, internal_error; from gunicorn "
             "itself: bad_request, uri_too_long, headers_too_large, request_timeout."
         ),
     ]
@@ -345,6 +403,8 @@ class Feed(Answer):
     url: str
     title: str | None
     interval_minutes: int | None
+    paused: Annotated[bool, _described("Paused: the poller leaves it alone.")]
+    paused_at: Annotated[DateTime | None, _described("When it was paused.")]
     last_status: Annotated[int | None, _described("HTTP status of the last fetch.")]
     error_count: Annotated[int, _described("Failed fetches in a row.")]
     last_error: str | None
@@ -367,6 +427,7 @@ class FeedHealth(Answer):
     url: str
     title: str | None
     interval_minutes: int | None
+    paused: Annotated[bool, _described("Paused: the poller leaves it alone.")]
     last_status: Annotated[int | None, _described("HTTP status of the last fetch.")]
     error_count: Annotated[int, _described("Failed fetches in a row.")]
     last_error: str | None
@@ -423,6 +484,20 @@ class CorrectionsPage(Answer):
         str | None,
         _described("Pass as `cursor` for the next page; null when this page was the last."),
     ]
+
+
+class ItemAnswer(Answer):
+    """One stored item with the analysts' verdicts on it."""
+
+    item: StoredItem
+    effective_labels: Annotated[
+        list[Label],
+        _described(
+            "The model's labels (item.labels) with the latest verdict per label applied: "
+            "reject removes a label, confirm and add keep or add it."
+        ),
+    ]
+    corrections: Annotated[list[Correction], _described("Every verdict on it, newest first.")]
 
 
 class ItemsPage(Answer):

@@ -143,6 +143,8 @@ class ItemsQuery:
     feed_id: int | None = None
     limit: int = schema.DEFAULT_ITEMS_PAGE
     cursor: str | None = None
+    format: str | None = None  # None: as the Accept header asks
+    limit_given: bool = False  # an export is capped only by a limit the client gave
 
 
 def _given(value: Any) -> Any:
@@ -150,7 +152,8 @@ def _given(value: Any) -> Any:
 
 
 def parse_items_query(args: Mapping[str, str]) -> ItemsQuery:
-    """``label``, ``min_score``, ``since``, ``feed``, ``limit`` and ``cursor``, checked."""
+    """``label``, ``min_score``, ``since``, ``feed``, ``limit``, ``cursor`` and
+    ``format``, checked."""
     q = parse_query(args, schema.ItemsQuery)
     since = _given(q.since)
     cursor = _given(q.cursor)
@@ -161,6 +164,8 @@ def parse_items_query(args: Mapping[str, str]) -> ItemsQuery:
         feed_id=_given(q.feed),
         limit=q.limit,
         cursor=None if cursor is None else check_cursor(cursor),
+        format=_given(q.format),
+        limit_given="limit" in args,
     )
 
 
@@ -231,4 +236,15 @@ def parse_new_feed(raw: bytes) -> schema.NewFeed:
     return decode(raw, _NEW_FEED)
 
 
+def parse_feed_patch(raw: bytes) -> dict[str, Any]:
+    """A JSON merge patch of a feed: the fields it sets (``None`` clears), checked."""
+    patch = decode(raw, _FEED_PATCH)
+    return {
+        name: getattr(patch, name)
+        for name in patch.__struct_fields__
+        if getattr(patch, name) is not msgspec.UNSET
+    }
+
+
 _NEW_FEED = msgspec.json.Decoder(schema.NewFeed)
+_FEED_PATCH = msgspec.json.Decoder(schema.FeedPatch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ def _documented_routes() -> set[tuple[str, str]]:
 
 def test_every_route_is_documented_and_every_documented_route_exists(app: Flask) -> None:
     served = {
-        (rule.rule.replace("<int:feed_id>", "{feed_id}"), method)
+        (re.sub(r"<int:(\w+)>", r"{\1}", rule.rule), method)
         for rule in app.url_map.iter_rules()
         for method in rule.methods or ()
         if method not in {"HEAD", "OPTIONS"}
