@@ -74,7 +74,7 @@ def test_one_item_with_its_verdicts(client: FlaskClient, store: Store, conforms:
     conforms(body, "/v1/items/{item_id}", "get", 200)
     assert body["item"]["labels"] == ["attack"]  # the model's, as stored
     assert body["effective_labels"] == ["recruitment"]
-    assert [c["analyst"] for c in body["corrections"]] == ["bo", "ana"]  # newest first: k=0 was published last
+    assert [c["analyst"] for c in body["corrections"]] == ["bo", "ana"]  # newest first
     plain = client.get(f"/v1/items/{ids[1]}").get_json()
     assert (plain["effective_labels"], plain["corrections"]) == ([], [])
 
