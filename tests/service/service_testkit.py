@@ -118,8 +118,7 @@ class Gunicorn:
         self.env = clean_environ(
             WIRETAG_BIND=f"127.0.0.1:{self.port}",
             WIRETAG_DATA_DIR=str(tmp / "data"),
-            WIRETAG_WORKERS="2",
-            **env,
+            **{"WIRETAG_WORKERS": "2", **env},
         )
         self.stdout = (tmp / "gunicorn.out").open("wb")
         self.stderr = (tmp / "gunicorn.err").open("wb")
