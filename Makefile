@@ -79,12 +79,14 @@ corrections: $(RUN_STAMP) ## export analysts' corrections to data/corrections.js
 evaluate: $(RUN_STAMP) ## score the shipped model on the ten seed articles
 	$(PY) -m training evaluate --data $(SHARED)/data/seed_articles.jsonl
 
-bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/s, workspace pages, story grouping
+bench: $(DEV_STAMP) ## benchmarks: model throughput, service load, poller feeds/s, workspace pages, story grouping, re-tag, export
 	$(PY) bench/bench_model.py --shared $(SHARED)
 	$(PY) bench/bench_service.py
 	$(PY) bench/bench_poller.py
 	$(PY) bench/bench_workspace.py
 	$(PY) bench/bench_stories.py --shared $(SHARED)
+	$(PY) bench/bench_retag.py
+	$(PY) bench/bench_export.py
 
 screenshots: $(DEV_STAMP) ## re-take the README's workspace screenshots (the browser test, into docs/screenshots/)
 	WIRETAG_TEST_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/workspace/test_browser.py

@@ -205,6 +205,7 @@ def _print_feeds(store: Store) -> None:
     for h in store.feeds_health():
         status = str(h.last_status) if h.last_status is not None else "-"
         when = h.next_check_at.strftime("%Y-%m-%d %H:%M:%S")
+        when = "paused" if h.paused else when
         print(f"{h.id:>5}  {status:>6}  {h.error_count:>6}  {h.items_24h:>4}  {when:<19}  {h.url}")
         if h.last_error:
             print(f"{'':>7}last error: {h.last_error}")
