@@ -336,7 +336,8 @@ def _export(q: ItemsQuery, fmt: str) -> Response:
 
     chunks, head = _store_call(first)
     body = export.csv_body if fmt == "csv" else export.jsonl_body
-    response = Response(body(chain([head], chunks)), mimetype=export.MEDIA_TYPES[fmt])
+    next_part = request.environ.get(export.STREAM_DEADLINE, export.no_deadline)
+    response = Response(body(chain([head], chunks), next_part), mimetype=export.MEDIA_TYPES[fmt])
     name = export.filename(fmt, utcnow())
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Vary"] = "Accept"

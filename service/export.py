@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 import msgspec
@@ -45,6 +45,13 @@ CSV_COLUMNS = (
 # carriage return, which some readers strip first) is written with a leading apostrophe.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _encode = msgspec.json.Encoder().encode
+# Under gunicorn (service.workers), the WSGI environ holds a callable under this key that
+# gives the request's deadline WIRETAG_REQUEST_TIMEOUT afresh: called before each part.
+STREAM_DEADLINE = "wiretag.stream_deadline"
+
+
+def no_deadline() -> None:
+    """No deadline to re-arm (not under gunicorn)."""
 
 
 def chosen_format(asked: str | None, accept: MIMEAccept) -> str:
@@ -82,12 +89,14 @@ def csv_row(item: StoredItem) -> list[str | int | float]:
     ]
 
 
-def csv_body(chunks: Iterable[list[StoredItem]]) -> Iterator[bytes]:
+def csv_body(
+    chunks: Iterable[list[StoredItem]], next_part: Callable[[], None] = no_deadline
+) -> Iterator[bytes]:
     """The header, then one block of rows per store chunk (RFC 4180: CRLF, quotes doubled)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for chunk in _logged(chunks):
+    for chunk in _logged(chunks, next_part):
         writer.writerows(csv_row(item) for item in chunk)
         yield buffer.getvalue().encode()
         buffer.seek(0)
@@ -96,18 +105,25 @@ def csv_body(chunks: Iterable[list[StoredItem]]) -> Iterator[bytes]:
         yield buffer.getvalue().encode()
 
 
-def jsonl_body(chunks: Iterable[list[StoredItem]]) -> Iterator[bytes]:
+def jsonl_body(
+    chunks: Iterable[list[StoredItem]], next_part: Callable[[], None] = no_deadline
+) -> Iterator[bytes]:
     """One :class:`schema.StoredItem` JSON object per line, a block per store chunk."""
-    for chunk in _logged(chunks):
+    for chunk in _logged(chunks, next_part):
         # to_dict is the StoredItem answer's shape (the JSON pages check it with msgspec)
         yield b"".join(_encode(item.to_dict()) + b"\n" for item in chunk)
 
 
-def _logged(chunks: Iterable[list[StoredItem]]) -> Iterator[list[StoredItem]]:
-    """The chunks; a store failure midway is logged and raised on, so that the server
-    closes the connection without the body's end and the client sees the export is cut."""
+def _logged(
+    chunks: Iterable[list[StoredItem]], next_part: Callable[[], None]
+) -> Iterator[list[StoredItem]]:
+    """The chunks, the deadline re-armed before each; a store failure midway is logged
+    and raised on, so that the server closes the connection without the body's end and
+    the client sees the export is cut."""
     try:
-        yield from chunks
+        for chunk in chunks:
+            yield chunk
+            next_part()  # the next chunk (read and sent) has a deadline of its own
     except StoreError as exc:
         log.error("export cut short: the store failed: %s", exc)
         raise

@@ -14,7 +14,11 @@ classifying is CPU work, done between reads, so nothing else changes.
 
 Deadlines, so a parked connection cannot stay parked: its request head must arrive within
 :data:`HEAD_SECONDS`, and the whole request (body read, answer written) within gunicorn's
-``timeout`` (WIRETAG_REQUEST_TIMEOUT); past either it is answered 408 and closed.
+``timeout`` (WIRETAG_REQUEST_TIMEOUT); past either it is answered 408 and closed.  A
+streamed answer (an export of every stored item) may take longer as a whole: the app
+re-arms the deadline before each part through the callable the worker puts in the WSGI
+environ under :data:`service.export.STREAM_DEADLINE`, so each part, read from the store
+and sent, gets ``timeout`` of its own, and a client that stops reading is still cut off.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from gevent.hub import Hub
 from gunicorn.http import errors as http_errors
 from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers.ggevent import GeventWorker
+
+from service.export import STREAM_DEADLINE
 
 # (exception types, status, reason, code), most specific first; anything else gunicorn's
 # parser raises is a 400.
@@ -104,6 +110,21 @@ class JsonGeventWorker(GeventWorker):
         Hub.NOT_ERROR = (*Hub.NOT_ERROR, UnicodeError, socket.gaierror)
         self._deadlines: dict[Any, gevent.Timeout] = {}
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        """Load the app, wrapped to give each request a way to re-arm its deadline."""
+        super().load_wsgi()
+        app: Any = getattr(self, "wsgi")  # noqa: B009 (gunicorn's attribute, untyped)
+
+        def with_deadline(environ: dict[str, Any], start_response: Any) -> Any:
+            environ[STREAM_DEADLINE] = self._next_part
+            return app(environ, start_response)
+
+        setattr(self, "wsgi", with_deadline)  # noqa: B010
+
+    def _next_part(self) -> None:
+        """A streamed answer's next part has ``timeout`` seconds of its own."""
+        self._deadline(self.cfg.timeout, "the next part of the answer")
 
     def _deadline(self, seconds: float, what: str) -> None:
         """(Re)arm this connection's deadline: past it, RequestTimeout is raised in it."""

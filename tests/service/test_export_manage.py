@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -298,5 +300,44 @@ def test_the_export_streams_through_gunicorn(tmp_path: Path) -> None:
         assert [int(r["id"]) for r in found] == sorted(ids)
         lines = httpx.get(f"{g.url}/v1/items?format=jsonl", timeout=30).text.splitlines()
         assert len(lines) == 2500
+    finally:
+        assert g.stop() == 0, g.log()
+
+
+def _slow_read(url: str, path: str, pause: float) -> bytes:
+    """GET ``path`` over a socket with a small receive buffer, read slowly to the end."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, int(port)))
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        received = []
+        while piece := sock.recv(65536):
+            received.append(piece)
+            time.sleep(pause)
+    return b"".join(received)
+
+
+@pytest.mark.slow
+def test_a_long_export_gets_a_deadline_per_part_not_one_for_all(tmp_path: Path) -> None:
+    """WIRETAG_REQUEST_TIMEOUT=1 and a reader slow enough that the whole download takes
+    longer: each part has its second, so the export ends complete (chunked, 0-length end)."""
+    (tmp_path / "data").mkdir()
+    s = open_store(f"sqlite:///{tmp_path / 'data' / 'wiretag.db'}")
+    try:
+        stock(s, 12_000)
+    finally:
+        s.close()
+    g = Gunicorn(tmp_path, WIRETAG_REQUEST_TIMEOUT="1")
+    try:
+        g.wait_ready()
+        started = time.monotonic()
+        raw = _slow_read(g.url, "/v1/items?format=jsonl", 0.003)
+        took = time.monotonic() - started
+        assert took > 1.5, took  # longer than one deadline
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower()
+        assert body.endswith(b"0\r\n\r\n")  # the last chunk: nothing was cut
+        assert body.count(b'"model_version"') == 12_000
     finally:
         assert g.stop() == 0, g.log()
