@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
 
 from store import schema
 from store.base import StoreBase
@@ -77,11 +77,22 @@ class RetagMixin(StoreBase):
         with self._tx(write=True) as conn:
             conn.execute(stmt, rows)
             present: set[int] = set(conn.scalars(select(i.c.id).where(i.c.id.in_(ids))))
-            conn.execute(delete(s).where(s.c.item_id.in_(ids)))
-            scores = _score_rows([r for r in retagged if r.item_id in present])
-            if scores:
-                conn.execute(insert(s), scores)
+            kept = [r for r in retagged if r.item_id in present]
+            if kept:
+                scored = sorted({label for r in kept for label in r.scores})
+                # a label the model no longer scores loses its rows; the others are
+                # updated in place (cheaper than delete and insert: no foreign-key checks)
+                conn.execute(delete(s).where(s.c.item_id.in_(ids), s.c.label.not_in(scored)))
+                conn.execute(self._upsert_scores(), _score_rows(kept))
         return len(present)
+
+    def _upsert_scores(self) -> Any:
+        """INSERT into item_scores that updates the score and decision of a present row."""
+        stmt = self._insert(schema.item_scores)
+        return stmt.on_conflict_do_update(
+            index_elements=["item_id", "label"],
+            set_={"score": stmt.excluded.score, "assigned": stmt.excluded.assigned},
+        )
 
 
 def _score_rows(retagged: Sequence[Retagged]) -> list[dict[str, Any]]:

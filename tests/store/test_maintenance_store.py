@@ -143,9 +143,12 @@ def test_retag_rewrites_the_models_tags_and_leaves_corrections(store: Store) -> 
     assert sorted(i.id for i in attack.items) == sorted({ids[0], *sorted(ids)[3:]})
 
 
-def test_retag_since_and_a_deleted_item(store: Store) -> None:
+def test_retag_since_and_a_deleted_item(store: Store, store_url: str) -> None:
     feed = store.add_feed("https://a.example/feed", now=NOW)
-    add_items(store, feed.id, 3, NOW)
+    ids = add_items(store, feed.id, 3, NOW)
+    fewer = {label: 0.2 for label in LABELS[1:]}  # a model that no longer scores one label
+    assert store.write_retags([Retagged(ids[0], [], fewer)], "v3") == 1
+    assert count(store_url, "item_scores") == 3 * len(LABELS) - 1
     assert store.count_stale("v2", since=NOW - timedelta(minutes=1)) == 2
     assert len(store.stale_items("v2", since=NOW - timedelta(minutes=1))) == 2
     assert store.write_retags([Retagged(10**6, [], scores())], "v2") == 0
