@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from poller_testkit import poller_env, start_poller
+from poller_testkit import FeedServer, poll_once, poller_env, rss, start_poller, static
 from sqlalchemy import create_engine, text
 
 from common.labels import LABELS
@@ -146,6 +147,35 @@ def test_retag_survives_sigkill_and_a_rerun_finishes(tmp_path: Path) -> None:
     left = table(url, "SELECT id FROM items WHERE model_version = 'old-model' ORDER BY id")
     assert [int(r[0]) for r in left] == old  # type: ignore[call-overload]  # before --since
     consistent(url)
+
+
+def test_polling_goes_on_while_a_retag_runs(
+    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+) -> None:
+    """Re-tagging holds the SQLite write lock one short batch at a time: polls that land
+    in the middle store their items (on time) and the re-tag still finishes."""
+    stock(store, 3000)
+    for feed in store.list_feeds():  # the stock's feed is not on the test server: paused
+        store.change_feed(feed.id, {"paused": True})
+    entries = [(f"Entry {k}", f"Body {k}") for k in range(20)]
+    feeds = []
+    for n in range(3):
+        feed_server.routes[f"/f{n}"] = static(rss(entries, title=f"F{n}"))
+        feeds.append(store.add_feed(feed_server.url(f"/f{n}")).id)
+    done: list[int] = []
+    worker = threading.Thread(
+        target=lambda: done.append(retag(store, model, max_chars=20_000, batch=25).items)
+    )
+    worker.start()
+    try:
+        outcomes = poll_once(store, model, poll_settings)
+    finally:
+        worker.join(timeout=120)
+    assert done == [3000]
+    assert sorted((o.feed_id, o.new_items, o.error) for o in outcomes) == [
+        (f, 20, None) for f in feeds
+    ]
+    assert all(o.seconds < 5 for o in outcomes), outcomes
 
 
 # -- retention -------------------------------------------------------------------------
