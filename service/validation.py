@@ -83,9 +83,37 @@ def decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise unprocessable(exc) from None
+        found = _with_integral_floats(raw, decoder)
+        if found is None:
+            raise unprocessable(exc) from None
+        return found
     except (msgspec.DecodeError, RecursionError) as exc:  # malformed, or absurdly nested
         raise _bad_json(raw, exc) from None
+
+
+def _integral(value: Any) -> Any:
+    """``value`` with every float that is a whole number (1.0) made an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def _with_integral_floats(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T | None:
+    """The body checked again with ``1.0`` read as ``1``, which JSON Schema counts as an
+    integer (and so does the document); None if it is still refused (on a refusal only:
+    the usual body is decoded once)."""
+    try:
+        found = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    try:
+        return msgspec.convert(_integral(found), decoder.type, strict=True)
+    except msgspec.ValidationError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,8 @@ def test_patch_changes_and_clears_and_pauses(
     assert client.get(path).get_json()["feed"]["paused"] is True
     leased = store.claim_due_feeds("p", 1000, 1, now=NOW + timedelta(days=60))
     assert feed_id not in {f.id for f in leased}
+    whole = client.patch(path, json={"interval_minutes": 30.0})  # JSON Schema: an integer
+    assert whole.status_code == 200 and whole.get_json()["feed"]["interval_minutes"] == 30
     same = client.patch(path, json={}).get_json()["feed"]
     assert same == paused
     resumed = client.patch(path, json={"paused": False, "interval_minutes": None})
@@ -220,6 +222,7 @@ def test_patch_changes_and_clears_and_pauses(
         ({"interval_minutes": 0}, "interval_minutes"),
         ({"interval_minutes": 43201}, "interval_minutes"),
         ({"interval_minutes": "5"}, "interval_minutes"),
+        ({"interval_minutes": 1.5}, "interval_minutes"),
         ({"paused": None}, "paused"),
         ({"paused": "yes"}, "paused"),
         ({"title": "x" * 1001}, "title"),
