@@ -28,7 +28,11 @@ from store import FeedUpdate, NewItem, open_store
 
 pytestmark = pytest.mark.slow
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
-BOUNDS = ["--generation-deterministic", "-n", "25", "--workers", "2"]
+# One worker thread: with two, hypothesis (describing its lambdas with ast.parse) now and
+# then met CPython 3.11's "AST constructor recursion depth mismatch" SystemError, whose
+# counter is shared by the interpreter's threads (python/cpython#106905); one run in two
+# failed so once the document had 16 operations.
+BOUNDS = ["--generation-deterministic", "-n", "25", "--workers", "1"]
 
 
 def _stock(data_dir: Path) -> None:
