@@ -332,6 +332,13 @@ class StoriesMixin(StoreBase):
 
     # -- surges -----------------------------------------------------------------------
 
+    def first_story_at(self) -> datetime | None:
+        """When the first story still stored was first seen (None: no story yet)."""
+        s = schema.stories
+        with self._tx() as conn:
+            found: datetime | None = conn.scalar(select(func.min(s.c.first_seen_at)))
+        return found
+
     def new_story_labels(self, start: datetime, end: datetime) -> dict[str, int]:
         """Per label, the stories first seen in [start, end) that carry it."""
         s = schema.stories
