@@ -12,6 +12,7 @@ from poller_testkit import FeedServer, poll_once, rss, static
 from storekit import outbox_counts
 
 from model import Model
+from poller.poll import Poller
 from poller.webhooks import HttpPoster, deliver_due
 from settings import Settings
 from store import FeedUpdate, Grouping, NewItem, Store
@@ -173,3 +174,24 @@ def test_a_surge_is_stored_once_and_its_webhook_sent(
     assert event["label"] == "attack" and event["count"] == 6
     assert event["hour_start"] == NOW.replace(minute=0).isoformat()
     assert len(event["history"]) == 7 and sum(event["history"]) == 0
+
+
+def test_a_poller_picks_up_what_another_poller_stored(
+    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+) -> None:
+    feed_server.routes["/a"] = static(rss([COPY_A], title="A"))
+    feed_server.routes["/b"] = static(rss([COPY_B], title="B"))
+    clock = [NOW - timedelta(minutes=1)]
+    second = Poller(store, model, poll_settings, now=lambda: clock[0])
+    try:
+        assert len(second.grouper.index) == 0  # type: ignore[union-attr]  # built before A
+        store.add_feed(feed_server.url("/a"), now=NOW - timedelta(minutes=1))
+        poll_once(store, model, poll_settings, now=lambda: NOW)  # the first poller
+        store.add_feed(feed_server.url("/b"), now=NOW)
+        clock[0] = NOW + timedelta(minutes=1)  # past the refresh interval
+        (outcome,) = second.run_once()
+        assert outcome.new_items == 1
+    finally:
+        second.close()
+    (story,) = store.list_stories()[0]  # B joined A's story
+    assert story.item_count == 2 and story.feed_count == 2
