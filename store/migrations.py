@@ -173,7 +173,7 @@ def _v3_stories(conn: Connection) -> None:
     for statement in _PG_STORIES if conn.dialect.name == "postgresql" else _SQLITE_STORIES:
         conn.execute(text(statement))
     conn.execute(text("CREATE INDEX ix_items_story ON items (story_id, sort_at, id)"))
-    for table in (schema.item_signatures, schema.story_alerts, schema.surges):
+    for table in (schema.story_feeds, schema.item_signatures, schema.story_alerts, schema.surges):
         table.create(conn, checkfirst=True)
 
 

@@ -158,7 +158,8 @@ corrections = Table(
 # -- stories and surges (migration 3) ---------------------------------------------------
 
 # A story: the items that are copies of one report.  The counts and labels are kept by
-# the writer that adds items (recomputed from the story's items under a row lock).
+# the writer that adds items, under a lock on the story's row: they count the items and
+# feeds added, and items deleted later (retention, a removed feed) are not taken off.
 stories = Table(
     "stories",
     metadata,
@@ -170,6 +171,14 @@ stories = Table(
     Column("labels", JSON, nullable=False),  # the union of its items' labels
     Index("ix_stories_last_seen", "last_seen_at", "id"),
     Index("ix_stories_first_seen", "first_seen_at"),
+)
+
+# Which feeds carried each story (its feed count grows when a feed carries it first).
+story_feeds = Table(
+    "story_feeds",
+    metadata,
+    Column("story_id", BigId, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("feed_id", BigId, ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True),
 )
 
 # Each recent item's MinHash signature, so that a poller rebuilds its index of the last

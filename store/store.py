@@ -47,7 +47,7 @@ class Store(FeedsMixin, ItemsMixin, LabelCountsMixin, OutboxMixin, ReviewMixin, 
             if not self._update_feed(conn, feed_id, owner, result):
                 return []  # the feed was removed while it was being fetched
             added = self._insert_items(conn, feed_id, now, new_items)
-            story_of = self._group(conn, added, now, owner)
+            story_of = self._group(conn, feed_id, added, now, owner)
             self._insert_scores(conn, added)
             fresh = self._story_alerts_first(conn, added, story_of, now)
             self._enqueue(conn, once_per_story(added, story_of, fresh), now)

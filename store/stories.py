@@ -44,34 +44,20 @@ SIGNATURE_BATCH = 5_000  # rows read per round trip when rebuilding an index
 EXPIRE_BATCH = 5_000  # signatures or stories deleted per statement in housekeeping
 
 
-def _story_rows(
-    added: Sequence[tuple[int, NewItem]],
-) -> tuple[dict[int, int | str], dict[str, list[int]]]:
-    """(item id -> wanted story, new-story key -> item ids) of the grouped added items."""
-    wanted: dict[int, int | str] = {}
-    for item_id, item in added:
-        if item.grouping is not None:
-            wanted[item_id] = item.grouping.story
-    keys: dict[str, list[int]] = defaultdict(list)
-    for item_id, story in wanted.items():
-        if isinstance(story, str):
-            keys[story].append(item_id)
-    return wanted, keys
-
-
 class StoriesMixin(StoreBase):
     """Stories: grouping items as they are stored, listing, the kept signatures."""
 
     def _group(
         self,
         conn: Connection,
+        feed_id: int,
         added: Sequence[tuple[int, NewItem]],
         now: datetime,
         owner: str,
     ) -> dict[int, int]:
         """Put the added items in their stories (new ones are created), keep their
-        signatures, refresh the touched stories' counts; return item id -> story id."""
-        wanted, _ = _story_rows(added)
+        signatures, update the touched stories' counts; return item id -> story id."""
+        wanted = {i: item.grouping.story for i, item in added if item.grouping is not None}
         if not wanted:
             return {}
         alive = self._lock_stories(conn, {s for s in wanted.values() if isinstance(s, int)})
@@ -81,6 +67,7 @@ class StoriesMixin(StoreBase):
         }
         new_keys = sorted({s for s in keyed.values() if isinstance(s, str)})
         created = self._create_stories(conn, new_keys, now)
+        alive.update({sid: ([], now) for sid in created.values()})
         story_of = {i: (created[s] if isinstance(s, str) else s) for i, s in keyed.items()}
         i = schema.items
         conn.execute(
@@ -101,21 +88,28 @@ class StoriesMixin(StoreBase):
                 if item.grouping is not None
             ],
         )
-        self._refresh_stories(conn, set(story_of.values()))
+        self._count_in(conn, feed_id, added, story_of, alive, now)
         return story_of
 
-    def _lock_stories(self, conn: Connection, ids: set[int]) -> set[int]:
-        """Lock the stories' rows (in id order: no deadlock) and return those that exist.
+    def _lock_stories(
+        self, conn: Connection, ids: set[int]
+    ) -> dict[int, tuple[list[str], datetime]]:
+        """Lock the stories' rows (in id order: no deadlock); the labels and last-seen
+        time of those that exist.
 
-        The lock serialises writers adding to one story, so that the counts each of them
-        recomputes afterwards include the other's committed items (PostgreSQL); SQLite has
-        one writer anyway.
+        The lock serialises writers adding to one story (PostgreSQL), so that each adds
+        its counts and labels to what the other committed; SQLite has one writer anyway.
         """
         if not ids:
-            return set()
+            return {}
         s = schema.stories
-        query = select(s.c.id).where(s.c.id.in_(sorted(ids))).order_by(s.c.id).with_for_update()
-        return set(conn.scalars(query))
+        query = (
+            select(s.c.id, s.c.labels, s.c.last_seen_at)
+            .where(s.c.id.in_(sorted(ids)))
+            .order_by(s.c.id)
+            .with_for_update()
+        )
+        return {int(r[0]): (list(r[1]), r[2]) for r in conn.execute(query).all()}
 
     def _create_stories(self, conn: Connection, keys: list[str], now: datetime) -> dict[str, int]:
         """A new, empty story per key; key -> its id."""
@@ -136,41 +130,51 @@ class StoriesMixin(StoreBase):
         ids = [int(r[0]) for r in conn.execute(stmt, rows).all()]
         return dict(zip(keys, ids, strict=True))
 
-    def _refresh_stories(self, conn: Connection, ids: set[int]) -> None:
-        """Recompute the stories' item and feed counts, labels and last-seen time."""
-        i = schema.items
-        query = select(i.c.story_id, i.c.feed_id, i.c.labels, i.c.fetched_at).where(
-            i.c.story_id.in_(sorted(ids))
-        )
-        rows = cast(list[tuple[int, int, list[str], datetime]], conn.execute(query).all())
-        feeds: dict[int, set[int]] = defaultdict(set)
-        labels: dict[int, set[str]] = defaultdict(set)
+    def _count_in(
+        self,
+        conn: Connection,
+        feed_id: int,
+        added: Sequence[tuple[int, NewItem]],
+        story_of: dict[int, int],
+        known: dict[int, tuple[list[str], datetime]],
+        now: datetime,
+    ) -> None:
+        """Add the items to their stories' counts and labels: constant work per story,
+        however many items it has (a feed is counted the first time it carries it)."""
         count: dict[int, int] = defaultdict(int)
-        last: dict[int, datetime] = {}
-        for story_id, feed_id, item_labels, fetched_at in rows:
-            count[story_id] += 1
-            feeds[story_id].add(feed_id)
-            labels[story_id].update(item_labels)
-            last[story_id] = max(last.get(story_id, fetched_at), fetched_at)
+        labels: dict[int, set[str]] = defaultdict(set)
+        for item_id, item in added:
+            if item_id in story_of:
+                count[story_of[item_id]] += 1
+                labels[story_of[item_id]].update(item.labels)
+        t = schema.story_feeds
+        pairs = [{"story_id": sid, "feed_id": feed_id} for sid in sorted(count)]
+        stmt = (
+            self._insert(t)
+            .values(pairs)
+            .on_conflict_do_nothing(index_elements=["story_id", "feed_id"])
+            .returning(t.c.story_id)
+        )
+        new_feed = {int(r[0]) for r in conn.execute(stmt).all()}
         s = schema.stories
         conn.execute(
             update(s)
             .where(s.c.id == bindparam("sid"))
             .values(
-                item_count=bindparam("n"),
-                feed_count=bindparam("f"),
+                item_count=s.c.item_count + bindparam("n"),
+                feed_count=s.c.feed_count + bindparam("f"),
                 labels=bindparam("l", type_=s.c.labels.type),
                 last_seen_at=bindparam("at", type_=schema.UTCDateTime()),
             ),
             [
                 {
                     "sid": sid,
-                    "n": count[sid],
-                    "f": len(feeds[sid]),
-                    "l": sorted(labels[sid]),
-                    "at": last[sid],
+                    "n": n,
+                    "f": int(sid in new_feed),
+                    "l": sorted(labels[sid].union(known[sid][0])),
+                    "at": max(now, known[sid][1]),
                 }
-                for sid in sorted(count)
+                for sid, n in sorted(count.items())
             ],
         )
 
