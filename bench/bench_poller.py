@@ -11,6 +11,9 @@ settings (8 fetches in flight):
              (fetch, parse, dedupe lookup, classify, store: the full path);
 * unchanged: every feed answers 304 to the ETag it gave (fetch and one UPDATE).
 
+``--stories both`` runs each store twice in one run, without and with story grouping
+(signing, the index, the story rows), to show what grouping adds per item.
+
 With ``--hostile`` it measures instead what hostile feeds cost (SQLite, connect timeout
 2 s and read timeout 5 s, as in issue 11):
 
@@ -148,21 +151,25 @@ class TimedPoller(Poller):
         return outcome
 
 
-def run_poll(store: Store, settings: Settings, model: Any, now: datetime) -> dict[str, Any]:
-    """One Poller.run_once over every due feed, timed."""
-    poller = TimedPoller(store, model, settings, now=lambda: now)
+def run_poll(
+    store: Store, settings: Settings, model: Any, now: datetime, stories: bool = True
+) -> dict[str, Any]:
+    """One Poller.run_once over every due feed, timed (its housekeeping included)."""
+    poller = TimedPoller(store, model, settings, now=lambda: now, stories=stories)
     began = time.perf_counter()
     outcomes = poller.run_once()
     elapsed = time.perf_counter() - began
     poller.close()
     errors = [o for o in outcomes if o.error]
     latencies = sorted(poller.to_stored)
+    new_items = sum(o.new_items for o in outcomes)
     return {
         "feeds": len(outcomes),
         "errors": len(errors),
         "first_error": errors[0].error if errors else None,
-        "new_items": sum(o.new_items for o in outcomes),
+        "new_items": new_items,
         "seconds": round(elapsed, 2),
+        "wall_us_per_new_item": round(1e6 * elapsed / new_items, 1) if new_items else None,
         "feeds_per_s": round(len(outcomes) / elapsed, 1),
         "fetch_to_stored_p50_ms": round(1000 * statistics.median(latencies), 1),
         "fetch_to_stored_p95_ms": round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 1),
@@ -170,7 +177,9 @@ def run_poll(store: Store, settings: Settings, model: Any, now: datetime) -> dic
     }
 
 
-def bench_store(url: str, args: argparse.Namespace, base_url: str, generation: Any) -> dict:
+def bench_store(
+    url: str, args: argparse.Namespace, base_url: str, generation: Any, stories: bool = True
+) -> dict:
     """New and unchanged rounds over ``args.feeds`` feeds in the store at ``url``."""
     settings = Settings(allow_private_networks=True)
     model = load(settings.model_dir)
@@ -180,11 +189,11 @@ def bench_store(url: str, args: argparse.Namespace, base_url: str, generation: A
             store.add_feed(f"{base_url}/feed/{n}")
         now = datetime.now(UTC)
         generation.value = 1
-        new = run_poll(store, settings, model, now)
+        new = run_poll(store, settings, model, now, stories)
         later = now + timedelta(minutes=settings.default_interval_minutes + 1)
-        unchanged = run_poll(store, settings, model, later)
+        unchanged = run_poll(store, settings, model, later, stories)
         generation.value = 2
-        again = run_poll(store, settings, model, later + timedelta(minutes=16))
+        again = run_poll(store, settings, model, later + timedelta(minutes=16), stories)
         items = count_items(url)
     finally:
         store.close()
@@ -362,6 +371,12 @@ def main() -> int:
     parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--hostile", action="store_true", help="tarpit and escaped markup only")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--stories",
+        choices=["on", "off", "both"],
+        default="on",
+        help="group items into stories (the default), not, or both in turn in one run",
+    )
     args = parser.parse_args()
     if args.hostile:
         results = bench_hostile()
@@ -384,13 +399,20 @@ def main() -> int:
         "cpus": os.cpu_count(),
     }
     try:
-        if not args.skip_sqlite:
-            with tempfile.TemporaryDirectory() as tmp:
-                url = f"sqlite:///{tmp}/bench.db"
-                results["sqlite"] = bench_store(url, args, base_url, generation)
-        if args.postgres_url:
-            with scratch_schema(args.postgres_url, "wt_bench") as url:
-                results["postgresql"] = bench_store(url, args, base_url, generation)
+        modes = {"on": [True], "off": [False], "both": [False, True]}[args.stories]
+        for grouping in modes:
+            suffix = "" if len(modes) == 1 else ("+stories" if grouping else "-stories")
+            if not args.skip_sqlite:
+                with tempfile.TemporaryDirectory() as tmp:
+                    url = f"sqlite:///{tmp}/bench.db"
+                    results["sqlite" + suffix] = bench_store(
+                        url, args, base_url, generation, grouping
+                    )
+            if args.postgres_url:
+                with scratch_schema(args.postgres_url, "wt_bench") as url:
+                    results["postgresql" + suffix] = bench_store(
+                        url, args, base_url, generation, grouping
+                    )
     finally:
         server.terminate()
     defaults = Settings()
