@@ -52,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -74,28 +75,47 @@ TOPICS = [
 ]
 
 
-def feed_body(n: int, generation: int, items: int) -> bytes:
-    """RSS for feed ``n``; every generation's entries are new."""
+def real_texts(path: Path) -> list[tuple[str, str]]:
+    """(title, summary) of every real RSS item of the file, escaped for XML."""
+    out = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            out.append((escape(row["title"]), escape(row["text"][:1000])))
+    return out
+
+
+def feed_body(
+    n: int, generation: int, items: int, texts: list[tuple[str, str]] | None = None
+) -> bytes:
+    """RSS for feed ``n``; every generation's entries are new.  Without ``texts`` the
+    entries are five templates (every item a near-copy of a fifth of all items: the worst
+    case for story grouping); with them, real RSS items in file order."""
     parts = [
         "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>",
         f"<title>Bench feed {n}</title><link>http://bench/{n}</link>",
     ]
     for i in range(items):
-        text = TOPICS[(n + i) % len(TOPICS)]
+        if texts:
+            title, summary = texts[((generation * 1000 + n) * items + i) % len(texts)]
+        else:
+            text = TOPICS[(n + i) % len(TOPICS)]
+            title, summary = f"{text.split(',')[0]} (report {i})", f"{text}. Item {i} of feed {n}."
         parts.append(
             f"<item><guid isPermaLink='false'>bench-{n}-{generation}-{i}</guid>"
-            f"<title>{text.split(',')[0]} (report {i})</title>"
+            f"<title>{title}</title>"
             f"<link>http://bench/{n}/{generation}/{i}</link>"
-            f"<description>&lt;p&gt;{text}. Item {i} of feed {n}.&lt;/p&gt;</description>"
+            f"<description>{escape(f'<p>{summary}</p>')}</description>"
             "<pubDate>Sun, 01 Mar 2026 10:00:00 GMT</pubDate></item>"
         )
     parts.append("</channel></rss>")
     return "".join(parts).encode()
 
 
-def serve(port_out: Any, generation: Any, items: int) -> None:
+def serve(port_out: Any, generation: Any, items: int, texts_file: Path | None = None) -> None:
     """The feed server process: /feed/N, ETag per (N, generation), 304 on a match."""
     cache: dict[tuple[int, int], tuple[bytes, str]] = {}
+    texts = real_texts(texts_file) if texts_file else None
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -104,7 +124,7 @@ def serve(port_out: Any, generation: Any, items: int) -> None:
             n = int(self.path.rsplit("/", 1)[1])
             key = (n, generation.value)
             if key not in cache:
-                body = feed_body(n, generation.value, items)
+                body = feed_body(n, generation.value, items, texts)
                 cache[key] = (body, '"' + hashlib.sha1(body).hexdigest()[:16] + '"')
             body, etag = cache[key]
             if self.headers.get("If-None-Match") == etag:
@@ -372,6 +392,12 @@ def main() -> int:
     parser.add_argument("--hostile", action="store_true", help="tarpit and escaped markup only")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
+        "--real-text",
+        action="store_true",
+        help="entries are real RSS items from ../shared (else five templates: near-copies)",
+    )
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument(
         "--stories",
         choices=["on", "off", "both"],
         default="on",
@@ -388,7 +414,10 @@ def main() -> int:
     args.out = args.out or REPO / "bench" / "results" / "poller.json"
 
     port, generation = mp.Value("i", 0), mp.Value("i", 1)
-    server = mp.Process(target=serve, args=(port, generation, args.items), daemon=True)
+    texts_file = (
+        args.shared / "unlabelled" / "google_news_rss_2017.jsonl" if args.real_text else None
+    )
+    server = mp.Process(target=serve, args=(port, generation, args.items, texts_file), daemon=True)
     server.start()
     while not port.value:
         time.sleep(0.01)
@@ -396,6 +425,7 @@ def main() -> int:
     results: dict[str, Any] = {
         "feeds": args.feeds,
         "items_per_feed": args.items,
+        "texts": "real RSS items" if args.real_text else "five templates",
         "cpus": os.cpu_count(),
     }
     try:
