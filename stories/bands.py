@@ -29,13 +29,25 @@ _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SHIFT = np.uint64(33)
 MERGE_EVERY = 512  # items waiting in the dictionary before a merge into the arrays
+# Entries read per band and key, newest first.  Real items share a band by chance with a
+# handful of others; a bucket of hundreds holds copies of one story (any of its newest
+# members finds it) or near-empty texts.  Without a cap, a feed of near-copies made every
+# query read tens of thousands of entries.
+MAX_PER_BUCKET = 100
 
 
 class BandTable:
     """Rows (small integers, reused) by the LSH band keys of their signatures."""
 
-    def __init__(self, bands: int, rows: int, merge_every: int = MERGE_EVERY) -> None:
+    def __init__(
+        self,
+        bands: int,
+        rows: int,
+        merge_every: int = MERGE_EVERY,
+        max_per_bucket: int = MAX_PER_BUCKET,
+    ) -> None:
         self.bands, self.rows, self.merge_every = bands, rows, merge_every
+        self.max_per_bucket = max_per_bucket
         self._band_salt = (np.arange(bands, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
         self._keys = np.empty(0, dtype=np.uint64)
         self._entry_rows = np.empty(0, dtype=np.int64)
@@ -74,10 +86,13 @@ class BandTable:
         self._gen[row] += np.uint32(1)
 
     def query(self, values: np.ndarray) -> np.ndarray:
-        """The live rows sharing at least one band with the signature, each once."""
+        """The live rows sharing at least one band with the signature, each once (of a
+        band's bucket, the newest ``max_per_bucket`` entries)."""
         keys = self.keys(values)
-        lo = np.searchsorted(self._keys, keys, side="left")
+        cap = self.max_per_bucket
         hi = np.searchsorted(self._keys, keys, side="right")
+        # within a key, entries keep their insertion order: the newest are last
+        lo = np.maximum(np.searchsorted(self._keys, keys, side="left"), hi - cap)
         lengths = hi - lo
         total = int(lengths.sum())
         found = []
@@ -90,7 +105,7 @@ class BandTable:
             recent = [
                 row
                 for key in keys.tolist()
-                for row, gen in self._recent.get(key, ())
+                for row, gen in self._recent.get(key, ())[-cap:]
                 if self._gen[row] == gen
             ]
             found.append(np.array(recent, dtype=np.int64))

@@ -45,3 +45,12 @@ def test_an_empty_table_and_a_lone_item() -> None:
     assert table.query(other).tolist() == []
     table.remove(3)
     assert table.query(values).tolist() == []
+
+
+def test_a_crowded_bucket_gives_its_newest_entries() -> None:
+    values = np.arange(BANDS * ROWS, dtype=np.uint32)
+    for merge_every in (10, 1000):  # all merged into the arrays; all waiting in the dict
+        table = BandTable(BANDS, ROWS, merge_every=merge_every, max_per_bucket=100)
+        for row in range(300):  # 300 copies of one signature
+            table.insert(row, values)
+        assert table.query(values).tolist() == list(range(200, 300))
