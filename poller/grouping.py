@@ -8,7 +8,7 @@ thread-safe, and a copy arriving in two feeds polled at once must see the other)
 1. pick up the signatures other pollers stored since the last look (at most every
    ``refresh_seconds``; see below),
 2. decide each item's story: the best match in the index or among the batch's earlier
-   items, else a new story,
+   items (compared directly), else a new story,
 3. store the items with their stories (one transaction, :meth:`store.Store.record_poll`),
 4. add them to the index.
 
@@ -30,6 +30,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+
+import numpy as np
 
 from common.clock import Clock, utcnow
 from store import Added, Grouping, KeptSignature, NewItem, Store
@@ -102,15 +104,16 @@ class Grouper:
     ) -> list[NewItem]:
         """The items with their story decided (call under :attr:`lock`): a stored story,
         or a new one named ``new:<n>`` that later items of the batch may join."""
-        batch = StoryIndex(self.params)
+        earlier = _Batch(len(items), self.params)
         decided = []
         for n, (item, signature) in enumerate(zip(items, signatures, strict=True)):
             if signature.empty:  # nothing to sign: the item joins no story
                 decided.append(item)
                 continue
-            story = _best(self.index.match(signature, at), batch.match(signature, at))
+            stored = self.index.match(signature, at)
+            story = earlier.better(signature, stored)
             key: int | str = story if story is not None else f"new:{n}"
-            batch.add(n, key, signature, at)
+            earlier.add(signature, key)
             grouping = Grouping(key, signature.to_bytes(), self.params.scheme)
             decided.append(replace(item, grouping=grouping))
         return decided
@@ -126,8 +129,28 @@ class Grouper:
             self.index.add(a.id, a.story_id, signature, at)
 
 
-def _best(stored: Match | None, batch: Match | None) -> int | str | None:
-    """The story of the better match (a stored one on a tie: it is older)."""
-    if batch is not None and (stored is None or batch.score > stored.score):
-        return batch.story_id  # type: ignore[return-value]
-    return stored.story_id if stored is not None else None  # type: ignore[return-value]
+class _Batch:
+    """A poll's earlier items, compared directly with each new one (a batch is at most a
+    feed's worth: no LSH needed, and no candidate is missed)."""
+
+    def __init__(self, size: int, params: Params) -> None:
+        self.params = params
+        self.values = np.empty((size, params.num_perm), dtype=np.uint32)
+        self.stories: list[int | str] = []
+
+    def add(self, signature: Signature, story: int | str) -> None:
+        self.values[len(self.stories)] = signature.values
+        self.stories.append(story)
+
+    def better(self, signature: Signature, stored: Match | None) -> int | str | None:
+        """The story of the batch's best item if it scores above ``stored`` (and the
+        threshold; same age, so the score is the similarity), else ``stored``'s."""
+        best = stored.story_id if stored is not None else None
+        if not self.stories:
+            return best  # type: ignore[return-value]
+        sims = np.count_nonzero(self.values[: len(self.stories)] == signature.values, axis=1)
+        top = int(np.argmax(sims))  # the first of the best: the earliest
+        score = sims[top] / self.params.num_perm
+        if score >= self.params.threshold and (stored is None or score > stored.score):
+            return self.stories[top]
+        return best  # type: ignore[return-value]
