@@ -8,7 +8,8 @@ leftovers.
   clock hour (the hour the check ran in), whichever poller stores it first, and only
   that poller queues its ``surge`` webhook event.
 * **Leftovers**: kept signatures older than the 72-hour window, and stories left with
-  no items (retention deletes old items), deleted in bounded batches.
+  no items (retention deletes old items), deleted in bounded batches: each run looks at
+  the next 5,000 stories quiet for 72 hours, going on where the last run stopped.
 
 Bounded work: nine range queries over ``stories.first_seen_at`` (one per hour window
 and one for the first story), one insert per surge found, and at most one batch of
@@ -80,6 +81,7 @@ class Housekeeper:
         self.every = every
         self.window = (params or Params()).window
         self._next: datetime | None = None
+        self._empty_from: tuple[datetime, int] | None = None  # where the scan goes on
         self.surges_stored = 0
 
     def due(self) -> bool:
@@ -102,7 +104,9 @@ class Housekeeper:
                 s.p_value,
             )
         expired = self.store.expire_signatures(moment - self.window)
-        emptied = self.store.delete_empty_stories(moment - EMPTY_STORY_AGE)
+        emptied, self._empty_from = self.store.delete_empty_stories(
+            moment - EMPTY_STORY_AGE, self._empty_from
+        )
         if expired or emptied:
             log.info(
                 "housekeeping: %d signatures expired, %d empty stories deleted", expired, emptied

@@ -243,20 +243,32 @@ class StoriesMixin(StoreBase):
             result = conn.execute(delete(g).where(g.c.item_id.in_(pick.scalar_subquery())))
         return int(result.rowcount or 0)
 
-    def delete_empty_stories(self, last_seen_before: datetime) -> int:
-        """Delete up to EXPIRE_BATCH stories, last seen before ``last_seen_before``, left
-        with no items (retention deleted them); the oldest first."""
+    def delete_empty_stories(
+        self, last_seen_before: datetime, after: tuple[datetime, int] | None = None
+    ) -> tuple[int, tuple[datetime, int] | None]:
+        """Look at the next EXPIRE_BATCH stories last seen before ``last_seen_before``
+        (oldest first, after the ``after`` cursor) and delete those left with no items
+        (retention deleted them); (how many were deleted, the cursor to go on from, None
+        when the scan reached the end)."""
         s, i = schema.stories, schema.items
+        query = select(s.c.id, s.c.last_seen_at).where(s.c.last_seen_at < last_seen_before)
+        if after is not None:
+            at, last_id = after
+            query = query.where(
+                or_(s.c.last_seen_at > at, and_(s.c.last_seen_at == at, s.c.id > last_id))
+            )
+        query = query.order_by(s.c.last_seen_at, s.c.id).limit(EXPIRE_BATCH)
+        with self._tx() as conn:  # read first: the write lock is held only to delete
+            scanned = [(int(r[0]), r[1]) for r in conn.execute(query).all()]
+        if not scanned:
+            return 0, None
+        ids = [story_id for story_id, _ in scanned]
         empty = ~exists().where(i.c.story_id == s.c.id)
-        pick = (
-            select(s.c.id)
-            .where(s.c.last_seen_at < last_seen_before, empty)
-            .order_by(s.c.last_seen_at)
-            .limit(EXPIRE_BATCH)
-        )
         with self._tx(write=True) as conn:
-            result = conn.execute(delete(s).where(s.c.id.in_(pick.scalar_subquery())))
-        return int(result.rowcount or 0)
+            result = conn.execute(delete(s).where(s.c.id.in_(ids), empty))
+        last_id, last_at = scanned[-1]
+        cursor = (last_at, last_id) if len(scanned) == EXPIRE_BATCH else None
+        return int(result.rowcount or 0), cursor
 
     # -- listings ---------------------------------------------------------------------
 

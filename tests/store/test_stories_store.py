@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import create_engine, insert, text
 from storekit import outbox_counts
 
@@ -18,6 +19,7 @@ from store import (
     open_store,
 )
 from store import schema as tables
+from store import stories as store_stories
 from store.base import make_engine
 from store.migrations import MIGRATIONS, _v1_tables
 
@@ -248,10 +250,30 @@ def test_empty_stories_are_deleted(store: Store, store_url: str) -> None:
     with engine.begin() as conn:  # what retention does: delete an old item
         conn.execute(text("DELETE FROM items WHERE dedupe_key = 'a1'"))
     engine.dispose()
-    assert store.delete_empty_stories(NOW) == 0  # too recent to be sure
-    assert store.delete_empty_stories(NOW + timedelta(days=4)) == 1
+    assert store.delete_empty_stories(NOW) == (0, None)  # too recent to be sure
+    assert store.delete_empty_stories(NOW + timedelta(days=4)) == (1, None)
     stories, _ = store.list_stories()
     assert [s.items[0].title for s in stories] == ["title a2"]
+
+
+def test_the_empty_story_scan_goes_on_where_it_stopped(
+    store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_stories, "EXPIRE_BATCH", 2)
+    feed = store.add_feed("http://a/feed", now=NOW)
+    for n in range(5):
+        poll(store, feed.id, [item(f"a{n}", "new:0")], at=NOW + timedelta(minutes=n))
+    engine = create_engine(store_url)
+    with engine.begin() as conn:  # retention deleted the first and the last item
+        conn.execute(text("DELETE FROM items WHERE dedupe_key IN ('a0', 'a4')"))
+    engine.dispose()
+    later = NOW + timedelta(days=4)
+    deleted, cursor = store.delete_empty_stories(later)
+    assert deleted == 1 and cursor is not None
+    deleted, cursor = store.delete_empty_stories(later, cursor)
+    assert deleted == 0 and cursor is not None
+    assert store.delete_empty_stories(later, cursor) == (1, None)
+    assert len(store.list_stories()[0]) == 3
 
 
 def test_a_version_2_store_migrates_with_its_outbox(store_url: str) -> None:
