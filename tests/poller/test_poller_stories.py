@@ -195,3 +195,13 @@ def test_a_poller_picks_up_what_another_poller_stored(
         second.close()
     (story,) = store.list_stories()[0]  # B joined A's story
     assert story.item_count == 2 and story.feed_count == 2
+
+
+def test_a_new_install_has_no_baseline_and_no_surge(
+    feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+) -> None:
+    feed_server.routes["/attacks"] = static(rss(ATTACKS, title="attacks"))
+    store.add_feed(feed_server.url("/attacks"), now=NOW - timedelta(minutes=1))
+    poll_once(store, model, poll_settings, now=ticking(NOW))
+    assert len(store.list_stories(label="attack")[0]) == len(ATTACKS)
+    assert store.list_surges() == []  # six stories, but no day of history to compare
