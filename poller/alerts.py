@@ -50,12 +50,13 @@ def with_alerts(items: list[NewItem], feed_id: int, webhooks: Mapping[str, str])
 
 
 def webhook_body(delivery: Delivery) -> dict[str, Any]:
-    """The JSON POSTed for a delivery: its stored body with the item's id put in (an
-    event about no one item, a surge, is sent as stored)."""
+    """The JSON POSTed for a delivery: its stored body with the item's id and story id
+    put in (an event about no one item, a surge, is sent as stored)."""
     payload = delivery.payload
     if delivery.item_id is None:
         return dict(payload)
-    return {**payload, "item": {"id": delivery.item_id, **payload["item"]}}
+    item = {"id": delivery.item_id, **payload["item"]}
+    return {**payload, "story_id": delivery.story_id, "item": item}
 
 
 def surge_alerts(

@@ -196,6 +196,7 @@ class Delivery:
     url: str
     payload: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    story_id: int | None = None  # the item's story, when it has one
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ def test_copies_across_feeds_make_one_story_and_one_alert(
     assert _send_all(store, later) == 1
     (body,) = [json.loads(b) for b in feed_server.bodies["/hook"]]
     assert body["label"] == "attack" and body["item"]["title"] in {COPY_A[0], COPY_B[0]}
+    assert body["story_id"] == story.id
     collapsed, _ = store.list_items(collapse=True)
     assert len(collapsed) == 3  # the story once, the weather and the garden show
     assert (story.id, 3) in {(i.story_id, i.story_items) for i in collapsed}
