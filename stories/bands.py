@@ -9,9 +9,9 @@ row and generation of each entry beside it: 16 bytes per band, about 1 KB per it
 
 * **Query**: the signature's 64 keys are looked up with two ``searchsorted`` calls; the
   entries of the matching ranges are the candidates.  Items added since the last merge
-  wait in a small dictionary, looked up key by key.
-* **Insert**: into that dictionary, and into a pending list merged into the sorted arrays
-  every ``merge_every`` items (one pass of ``np.insert``: linear, not a re-sort).
+  wait in a second, small set of sorted arrays, looked up the same way.
+* **Insert**: into the small arrays (``np.insert``, cheap while they are small), merged
+  into the main ones every ``merge_every`` items (one linear pass, not a re-sort).
 * **Remove**: the row's generation is bumped, so its entries stop counting at once; they
   are dropped from the arrays at the next merge.  A reused row gets a new generation, so
   its old entries never name the new item.
@@ -28,12 +28,48 @@ _MIX1 = np.uint64(0xFF51AFD7ED558CCD)  # MurmurHash3's 64-bit finaliser
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SHIFT = np.uint64(33)
-MERGE_EVERY = 512  # items waiting in the dictionary before a merge into the arrays
+MERGE_EVERY = 512  # items in the small arrays before a merge into the main ones
 # Entries read per band and key, newest first.  Real items share a band by chance with a
 # handful of others; a bucket of hundreds holds copies of one story (any of its newest
 # members finds it) or near-empty texts.  Without a cap, a feed of near-copies made every
 # query read tens of thousands of entries.
 MAX_PER_BUCKET = 100
+
+
+class _Level:
+    """Entries sorted by key (equal keys in insertion order): key, row, generation."""
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.uint64)
+        self.rows = np.empty(0, dtype=np.int64)
+        self.gens = np.empty(0, dtype=np.uint32)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def put(self, keys: np.ndarray, rows: np.ndarray, gens: np.ndarray) -> None:
+        """Insert entries (sorted by key among themselves) after their equal keys."""
+        at = np.searchsorted(self.keys, keys, side="right")
+        self.keys = np.insert(self.keys, at, keys)
+        self.rows = np.insert(self.rows, at, rows)
+        self.gens = np.insert(self.gens, at, gens)
+
+    def find(self, keys: np.ndarray, cap: int, gen: np.ndarray) -> np.ndarray:
+        """The live rows of the newest ``cap`` entries of each key."""
+        hi = np.searchsorted(self.keys, keys, side="right")
+        lo = np.maximum(np.searchsorted(self.keys, keys, side="left"), hi - cap)
+        lengths = hi - lo
+        total = int(lengths.sum())
+        if not total:
+            return np.empty(0, dtype=np.int64)
+        at = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        rows = self.rows[at]
+        return rows[gen[rows] == self.gens[at]]
+
+    def keep_live(self, gen: np.ndarray) -> None:
+        """Drop the entries of removed rows."""
+        live = gen[self.rows] == self.gens
+        self.keys, self.rows, self.gens = self.keys[live], self.rows[live], self.gens[live]
 
 
 class BandTable:
@@ -49,12 +85,10 @@ class BandTable:
         self.bands, self.rows, self.merge_every = bands, rows, merge_every
         self.max_per_bucket = max_per_bucket
         self._band_salt = (np.arange(bands, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
-        self._keys = np.empty(0, dtype=np.uint64)
-        self._entry_rows = np.empty(0, dtype=np.int64)
-        self._entry_gens = np.empty(0, dtype=np.uint32)
+        self._main = _Level()  # everything up to the last merge
+        self._recent = _Level()  # the items added since (a small array: cheap inserts)
+        self._waiting = 0
         self._gen = np.zeros(1024, dtype=np.uint32)  # per row; bumped on removal
-        self._recent: dict[int, list[tuple[int, int]]] = {}
-        self._pending: list[tuple[np.ndarray, int, int]] = []
 
     def keys(self, values: np.ndarray) -> np.ndarray:
         """The ``bands`` 64-bit keys of a signature's values."""
@@ -73,12 +107,12 @@ class BandTable:
             grown = np.zeros(max(2 * len(self._gen), row + 1), dtype=np.uint32)
             grown[: len(self._gen)] = self._gen
             self._gen = grown
-        keys = self.keys(values)
-        gen = int(self._gen[row])
-        for key in keys.tolist():
-            self._recent.setdefault(key, []).append((row, gen))
-        self._pending.append((keys, row, gen))
-        if len(self._pending) >= self.merge_every:
+        keys = np.sort(self.keys(values))
+        rows = np.full(self.bands, row, dtype=np.int64)
+        gens = np.full(self.bands, self._gen[row], dtype=np.uint32)
+        self._recent.put(keys, rows, gens)
+        self._waiting += 1
+        if self._waiting >= self.merge_every:
             self._merge()
 
     def remove(self, row: int) -> None:
@@ -87,49 +121,23 @@ class BandTable:
 
     def query(self, values: np.ndarray) -> np.ndarray:
         """The live rows sharing at least one band with the signature, each once (of a
-        band's bucket, the newest ``max_per_bucket`` entries)."""
+        band's bucket, the newest ``max_per_bucket`` entries of each level)."""
         keys = self.keys(values)
         cap = self.max_per_bucket
-        hi = np.searchsorted(self._keys, keys, side="right")
-        # within a key, entries keep their insertion order: the newest are last
-        lo = np.maximum(np.searchsorted(self._keys, keys, side="left"), hi - cap)
-        lengths = hi - lo
-        total = int(lengths.sum())
-        found = []
-        if total:
-            starts = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
-            at = starts + np.arange(total)
-            rows, gens = self._entry_rows[at], self._entry_gens[at]
-            found.append(rows[self._gen[rows] == gens])
-        if self._recent:
-            recent = [
-                row
-                for key in keys.tolist()
-                for row, gen in self._recent.get(key, ())[-cap:]
-                if self._gen[row] == gen
-            ]
-            found.append(np.array(recent, dtype=np.int64))
-        if not found:
-            return np.empty(0, dtype=np.int64)
+        found = [self._main.find(keys, cap, self._gen)]
+        if len(self._recent):
+            found.append(self._recent.find(keys, cap, self._gen))
         return np.unique(np.concatenate(found))
 
     def _merge(self) -> None:
-        """Move the waiting items into the sorted arrays, dropping removed entries."""
-        live = self._gen[self._entry_rows] == self._entry_gens
-        keys, rows, gens = self._keys[live], self._entry_rows[live], self._entry_gens[live]
-        new_keys = np.concatenate([k for k, _, _ in self._pending])
-        new_rows = np.repeat([r for _, r, _ in self._pending], self.bands).astype(np.int64)
-        new_gens = np.repeat([g for _, _, g in self._pending], self.bands).astype(np.uint32)
-        order = np.argsort(new_keys, kind="stable")
-        new_keys, new_rows, new_gens = new_keys[order], new_rows[order], new_gens[order]
-        at = np.searchsorted(keys, new_keys, side="right")
-        self._keys = np.insert(keys, at, new_keys)
-        self._entry_rows = np.insert(rows, at, new_rows)
-        self._entry_gens = np.insert(gens, at, new_gens)
-        self._recent.clear()
-        self._pending.clear()
+        """Move the recent entries into the main arrays, dropping removed entries."""
+        self._main.keep_live(self._gen)
+        self._recent.keep_live(self._gen)
+        self._main.put(self._recent.keys, self._recent.rows, self._recent.gens)
+        self._recent = _Level()
+        self._waiting = 0
 
     @property
     def entries(self) -> int:
-        """Entries held in the sorted arrays and waiting (removed ones until a merge)."""
-        return len(self._keys) + self.bands * len(self._pending)
+        """Entries held (those of removed rows until the next merge)."""
+        return len(self._main) + len(self._recent)
