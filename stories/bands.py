@@ -34,6 +34,7 @@ MERGE_EVERY = 512  # items in the small arrays before a merge into the main ones
 # members finds it) or near-empty texts.  Without a cap, a feed of near-copies made every
 # query read tens of thousands of entries.
 MAX_PER_BUCKET = 100
+_MARK_ABOVE = 2_000  # candidate entries past which duplicates go by a flag per row
 
 
 class _Level:
@@ -124,10 +125,16 @@ class BandTable:
         band's bucket, the newest ``max_per_bucket`` entries of each level)."""
         keys = self.keys(values)
         cap = self.max_per_bucket
-        found = [self._main.find(keys, cap, self._gen)]
+        found = self._main.find(keys, cap, self._gen)
         if len(self._recent):
-            found.append(self._recent.find(keys, cap, self._gen))
-        return np.unique(np.concatenate(found))
+            found = np.concatenate([found, self._recent.find(keys, cap, self._gen)])
+        if len(found) < _MARK_ABOVE:
+            return np.unique(found)
+        # copies of one story repeat the same rows in every band: marking them in a flag
+        # per row is linear, where np.unique's sort or hash costs more than the scoring
+        mark = np.zeros(len(self._gen), dtype=bool)
+        mark[found] = True
+        return np.flatnonzero(mark)
 
     def _merge(self) -> None:
         """Move the recent entries into the main arrays, dropping removed entries."""
