@@ -40,6 +40,8 @@ CSV_COLUMNS = (
     "labels",
     *(f"score_{label}" for label in LABELS),
     "model_version",
+    "story_id",
+    "story_items",  # with collapse=story: the story's item count
 )
 # A cell a spreadsheet would read as a formula (OWASP's list: = + - @, and tab and
 # carriage return, which some readers strip first) is written with a leading apostrophe.
@@ -86,6 +88,8 @@ def csv_row(item: StoredItem) -> list[str | int | float]:
         ";".join(item.labels),
         *(round(item.scores.get(label, 0.0), 4) for label in LABELS),
         safe_cell(item.model_version),
+        "" if item.story_id is None else item.story_id,
+        "" if item.story_items is None else item.story_items,
     ]
 
 

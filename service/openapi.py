@@ -196,12 +196,13 @@ def _operations(settings: Settings) -> list[Operation]:
             errors=(422, 503),
             query=s.ItemsQuery,
             media=("text/csv", "application/x-ndjson"),
-            description="Newest first (published time, else fetched time). With `format=csv` "
+            description="Newest first (published time, else fetched time). With "
+            "`collapse=story`, one row per story: its newest item, with `story_items`. With `format=csv` "
             "or `format=jsonl` (or, without `format`, an Accept header naming text/csv, "
             "application/x-ndjson or application/jsonl) every item that passes the filters is "
             "streamed as a download: CSV with a header row (columns id, feed_id, published_at, "
             "fetched_at, title, summary, link, labels joined by `;`, one score_<label> per "
-            "label, model_version; a text cell starting with = + - @ tab or CR gets a leading "
+            "label, model_version, story_id, story_items; a text cell starting with = + - @ tab or CR gets a leading "
             "`'` so that no spreadsheet runs it), or one StoredItem JSON object per line.",
         ),
         Operation(
@@ -212,6 +213,30 @@ def _operations(settings: Settings) -> list[Operation]:
             s.ItemAnswer,
             errors=(422, 503),
             query=s.NoQuery,
+        ),
+        Operation(
+            "/v1/stories",
+            "get",
+            "listStories",
+            "Stories (copies of one report across feeds), newest activity first",
+            s.StoriesPage,
+            errors=(422, 503),
+            query=s.StoriesQuery,
+            description="The poller groups each new item with a near-duplicate item of the last "
+            "72 hours (MinHash over title and summary words) or starts a new story. Each story "
+            "comes with its newest items (up to 20).",
+        ),
+        Operation(
+            "/v1/surges",
+            "get",
+            "listSurges",
+            "Surges of new stories per label, newest hour first",
+            s.SurgeList,
+            errors=(422, 503),
+            query=s.SurgesQuery,
+            description="A label surges when its new stories in the last hour are at least 5 and "
+            "their Poisson tail probability under the same hour's mean over the last 7 days is "
+            "below 0.001. Stored once per label and clock hour.",
         ),
         Operation(
             "/v1/corrections",
@@ -258,6 +283,8 @@ def _components(settings: Settings) -> dict[str, Any]:
         s.FeedPatch,
         s.ItemAnswer,
         s.ItemsPage,
+        s.StoriesPage,
+        s.SurgeList,
         s.CorrectionsPage,
         s.Health,
         s.Readiness,

@@ -173,6 +173,7 @@ class ItemsQuery:
     cursor: str | None = None
     format: str | None = None  # None: as the Accept header asks
     limit_given: bool = False  # an export is capped only by a limit the client gave
+    collapse: bool = False
 
 
 def _given(value: Any) -> Any:
@@ -180,8 +181,8 @@ def _given(value: Any) -> Any:
 
 
 def parse_items_query(args: Mapping[str, str]) -> ItemsQuery:
-    """``label``, ``min_score``, ``since``, ``feed``, ``limit``, ``cursor`` and
-    ``format``, checked."""
+    """``label``, ``min_score``, ``since``, ``feed``, ``limit``, ``cursor``, ``collapse``
+    and ``format``, checked."""
     q = parse_query(args, schema.ItemsQuery)
     since = _given(q.since)
     cursor = _given(q.cursor)
@@ -194,6 +195,49 @@ def parse_items_query(args: Mapping[str, str]) -> ItemsQuery:
         cursor=None if cursor is None else check_cursor(cursor),
         format=_given(q.format),
         limit_given="limit" in args,
+        collapse=q.collapse == "story",
+    )
+
+
+@dataclass(frozen=True)
+class StoriesQuery:
+    """A checked ``GET /v1/stories`` query, in the store's terms."""
+
+    label: str | None = None
+    since: datetime | None = None
+    feed_id: int | None = None
+    limit: int = schema.DEFAULT_STORIES_PAGE
+    cursor: str | None = None
+
+
+def parse_stories_query(args: Mapping[str, str]) -> StoriesQuery:
+    """``label``, ``since``, ``feed``, ``limit`` and ``cursor``, checked."""
+    q = parse_query(args, schema.StoriesQuery)
+    since, cursor = _given(q.since), _given(q.cursor)
+    return StoriesQuery(
+        label=_given(q.label),
+        since=None if since is None else parse_since(since),
+        feed_id=_given(q.feed),
+        limit=q.limit,
+        cursor=None if cursor is None else check_cursor(cursor),
+    )
+
+
+@dataclass(frozen=True)
+class SurgesQuery:
+    """A checked ``GET /v1/surges`` query, in the store's terms."""
+
+    label: str | None = None
+    since: datetime | None = None
+    limit: int = schema.DEFAULT_SURGES_PAGE
+
+
+def parse_surges_query(args: Mapping[str, str]) -> SurgesQuery:
+    """``label``, ``since`` and ``limit``, checked."""
+    q = parse_query(args, schema.SurgesQuery)
+    since = _given(q.since)
+    return SurgesQuery(
+        label=_given(q.label), since=None if since is None else parse_since(since), limit=q.limit
     )
 
 
