@@ -24,7 +24,7 @@ from common.labels import LABELS
 from poller.opml import read_opml
 from service import create_app
 from service.export import CSV_COLUMNS, safe_cell
-from store import FeedUpdate, NewItem, Store, open_store
+from store import FeedUpdate, Grouping, NewItem, Store, open_store
 
 Conforms = Callable[[Any, str, str, int], None]
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -344,3 +344,31 @@ def test_a_long_export_gets_a_deadline_per_part_not_one_for_all(tmp_path: Path) 
         assert body.count(b'"model_version"') == 12_000
     finally:
         assert g.stop() == 0, g.log()
+
+
+def test_the_export_carries_stories_and_collapses_by_story(
+    client: FlaskClient, store: Store
+) -> None:
+    feed = store.add_feed(f"http://127.0.0.1:9/stories-{datetime.now().timestamp()}")
+    items = [
+        NewItem(
+            f"s{k}",
+            None,
+            f"Copy {k}",
+            "Summary",
+            NOW - timedelta(minutes=k),
+            [],
+            {label: 0.05 for label in LABELS},
+            "v-test",
+            grouping=Grouping(f"story{k % 2}", bytes(512), "test-scheme"),
+        )
+        for k in range(5)
+    ]
+    store.record_fetch(feed.id, "t", FeedUpdate(NOW, NOW + timedelta(hours=1), 200, 0), items)
+    found = rows(client.get(f"/v1/items?feed={feed.id}&format=csv"))
+    assert len(found) == 5 and len({r["story_id"] for r in found}) == 2
+    assert {r["story_items"] for r in found} == {""}
+    collapsed = rows(client.get(f"/v1/items?feed={feed.id}&format=csv&collapse=story"))
+    assert sorted(int(r["story_items"]) for r in collapsed) == [2, 3]
+    lines = client.get(f"/v1/items?feed={feed.id}&format=jsonl&collapse=story").get_data()
+    assert sorted(json.loads(line)["story_items"] for line in lines.splitlines()) == [2, 3]
