@@ -99,10 +99,10 @@ def stub_app() -> Any:
     class Stub:
         version, sha256 = real.version, real.sha256
 
-        def classify(self, items: Any, explain: bool = True) -> Any:
+        def classify(self, items: Any, explain: bool = True, **options: Any) -> Any:
             key = (len(items), explain)
             if key not in cached:
-                cached[key] = real.classify(items, explain=explain)
+                cached[key] = real.classify(items, explain=explain, **options)
             return cached[key]
 
     state.models.current = Stub()
@@ -541,10 +541,10 @@ class Stub:
     # answers with results the real model computed once: what is left is the service's cost
     def __init__(self, model):
         self.model, self.version, self.sha256, self.cached = model, model.version, model.sha256, {}
-    def classify(self, items, explain=True):
+    def classify(self, items, explain=True, **options):
         key = (len(items), explain)
         if key not in self.cached:
-            self.cached[key] = self.model.classify(items, explain=explain)
+            self.cached[key] = self.model.classify(items, explain=explain, **options)
         return self.cached[key]
 
 def per_request(path, body, rounds):

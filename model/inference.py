@@ -145,6 +145,7 @@ _MANY_RUNS = 64  # a text with more runs than this learns its unseen runs in bul
 _MARK = "\x1e"
 _MARK_RUN = _MARK.encode("ascii")
 _MARK_ID = -2
+_NEW_ID = -3  # a run not looked up yet
 _BULK_RUNS = _ASCII_RUNS[:0x1E] + _MARK_RUN + _ASCII_RUNS[0x1F:]
 
 
@@ -373,14 +374,17 @@ class Featurizer:
             joined = joined.lower()
         runs = joined.encode("ascii").translate(_BULK_RUNS).split()
         self._runs[_MARK_RUN] = _MARK_ID
-        found = list(map(self._runs.get, runs))  # no learning yet: None for a new run
-        if None in found:
-            new = set(compress(runs, map(operator.is_, found, repeat(None))))
+        # no learning yet: _NEW_ID for a new run, found by numpy (``None in found`` compares
+        # every int with None, which cost more than the lookups)
+        found = list(map(self._runs.get, runs, repeat(_NEW_ID)))
+        ids = np.fromiter(found, dtype=np.int64, count=len(found))
+        if (ids == _NEW_ID).any():
+            new = set(compress(runs, (ids == _NEW_ID).tolist()))
             self._learn_runs(list(new))
             # a run the bounded cache let go is worked out again (the marker included)
             self._runs[_MARK_RUN] = _MARK_ID
             found = list(map(self._runs.__getitem__, runs))
-        ids = np.fromiter(found, dtype=np.int64, count=len(found))
+            ids = np.fromiter(found, dtype=np.int64, count=len(found))
         row = np.cumsum(ids == _MARK_ID)
         keep = ids >= 0
         return ids[keep], row[keep]
