@@ -394,12 +394,23 @@ def _evidence_order(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The order of the contributions by group, largest value first, equal values kept in
     the order they come in (by term id, as the batch's entries are).
 
-    Two stable sorts: by value, then by group, whose small integers (a batch of up to
-    16,384 items has under 65,536 groups) numpy sorts by radix, in linear time.
+    By value with numpy's quicksort (a stable sort of floats costs 2-3 times more), equal
+    values then put back in arrival order with one sort of distinct integer keys (only
+    when there are any), then a stable sort by group, whose small integers (a batch of up
+    to 16,384 items has under 65,536 groups) numpy sorts by radix, in linear time.
     """
-    by_value = np.argsort(-values, kind="stable")
+    n = len(values)
+    by_value = np.argsort(-values)  # introsort: equal values in no particular order
+    if n > 1:
+        ordered = values[by_value]
+        starts = np.empty(n, dtype=bool)
+        starts[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+        if not starts.all():
+            # (run of equal values, arrival) packed in one int64 each, all distinct
+            by_value = np.sort((np.cumsum(starts) - 1) * n + by_value) % n
     grouped = group[by_value]
-    if len(grouped) and int(grouped.max()) < 2**16:
+    if n and int(grouped.max()) < 2**16:
         grouped = grouped.astype(np.uint16)
     return by_value[np.argsort(grouped, kind="stable")]
 

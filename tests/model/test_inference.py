@@ -205,10 +205,10 @@ def test_evidence_order_is_by_group_then_value_then_term() -> None:
         terms = rng.permutation(40_000)[:n]
         arrival = np.lexsort((terms, group))
         group, terms = group[arrival], terms[arrival]
-        values = rng.integers(1, 6, n) / 4.0
-        np.testing.assert_array_equal(
-            _evidence_order(group, values), np.lexsort((terms, -values, group))
-        )
+        for values in (rng.integers(1, 6, n) / 4.0, rng.random(n)):  # ties, and none
+            np.testing.assert_array_equal(
+                _evidence_order(group, values), np.lexsort((terms, -values, group))
+            )
 
 
 def test_batch_evidence_of_an_item_without_known_words(tiny_model_dir: Path) -> None:
