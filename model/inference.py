@@ -508,30 +508,31 @@ class Scorer:
 
     def one(self, document: str, explain: bool = True, k: int = 5) -> Scored:
         """Scores (and evidence) for one document without a sparse matrix: the fast path
-        for one short item."""
-        rows, n_labels = self._rows, self.n_labels
-        sums = [0.0] * n_labels
-        squares = 0.0
-        hits = []
-        sublinear = self.featurizer.sublinear
-        for feature, count in self.featurizer.counts(document).items():
-            row = rows[feature]
-            tf = 1.0 + math.log(count) if sublinear else float(count)
-            squares += (tf * row[0]) ** 2
-            for j in range(n_labels):
-                sums[j] += tf * row[j + 1]
-            if explain:
-                hits.append((feature, tf, row))
-        norm = math.sqrt(squares) or 1.0
+        for one short item, in C-level maps over its features' rows (per request, numpy's
+        call overhead on arrays this small costs more than the arithmetic)."""
+        found = self.featurizer.counts(document)
+        features = list(found)
+        if self.featurizer.sublinear:
+            tfs = [1.0 + math.log(c) for c in found.values()]
+        else:
+            tfs = list(map(float, found.values()))
+        # columns of the features' rows: idf, then idf * coefficient per label
+        columns = list(zip(*map(self._rows.__getitem__, features), strict=True)) or [()] * (
+            1 + self.n_labels
+        )
+        tfidf = list(map(operator.mul, tfs, columns[0]))
+        norm = math.sqrt(sum(map(operator.mul, tfidf, tfidf))) or 1.0
+        weighted = [list(map(operator.mul, tfs, column)) for column in columns[1:]]
         scores = [
-            calibrate(b + s / norm)
-            for calibrate, b, s in zip(self._calibrate_one, self._intercept, sums, strict=True)
+            calibrate(b + sum(w) / norm)
+            for calibrate, b, w in zip(self._calibrate_one, self._intercept, weighted, strict=True)
         ]
-        evidence: list[list[tuple[str, float]]] = [[] for _ in range(n_labels)]
-        if explain:
-            names = self.featurizer.names
-            for j in range(n_labels):
-                # rank on -(tf * idf * w): the batch path's order, ties by term id
-                ranked = sorted((-tf * row[j + 1], f) for f, tf, row in hits if row[j + 1] > 0)
-                evidence[j] = [(names[f], round(-c / norm, 4)) for c, f in ranked[:k]]
+        if not explain:
+            return Scored(scores, [[] for _ in weighted])
+        names = self.featurizer.names
+        evidence = []
+        for w in weighted:
+            # rank on -(tf * idf * w): the batch path's order, ties by term id
+            ranked = sorted(zip(map(operator.neg, w), features, strict=True))[:k]
+            evidence.append([(names[f], round(-c / norm, 4)) for c, f in ranked if c < 0])
         return Scored(scores, evidence)
