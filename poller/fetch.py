@@ -6,8 +6,10 @@ server that sends a header line every few seconds could hold a fetch for as long
 liked; here httpx runs over an httpcore connection pool whose network streams cut each
 connect, read and write short at the deadline of the fetch being made.  A thread makes one
 fetch at a time, so that deadline is kept per thread; connections stay pooled between
-fetches (feeds of one host share them).  (The DNS lookup of the URL
-check comes before the first connect, bounded by the system resolver's own timeouts.)
+fetches (feeds of one host share them).  The DNS lookup of the URL check, before each
+hop's connect, keeps to the same deadline: the system resolver cannot be interrupted, so it
+runs on a small pool of lookup threads and the fetch stops waiting at the deadline (a
+lookup that hangs ends by the resolver's own timeouts, holding one of those threads).
 
 Redirects are followed by hand so that every hop goes through the URL check; plain-http
 requests are sent to the address that check approved (the Host header keeps the name), so
@@ -24,6 +26,8 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as WaitTimeout
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -270,7 +274,11 @@ class Fetcher:
     ) -> None:
         self.deadline = connect_timeout + 2 * read_timeout if deadline is None else deadline
         self._max_bytes, self._max_redirects = max_bytes, max_redirects
-        self._allow_private, self._resolve, self._refuse = allow_private, resolve, refuse
+        self._allow_private, self._refuse = allow_private, refuse
+        self._system_resolve = resolve
+        # lookups that outlive their fetch's deadline keep a thread until the resolver
+        # gives up: as many threads as connections bound them
+        self._lookups = ThreadPoolExecutor(max_connections, thread_name_prefix="dns")
         self._current = threading.local()  # .deadline: that of the fetch this thread makes
         self._client = httpx.Client(
             transport=_DeadlineTransport(lambda: self._current.deadline, max_connections),
@@ -283,8 +291,21 @@ class Fetcher:
         )
 
     def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections (and stop waiting for DNS lookups)."""
         self._client.close()
+        self._lookups.shutdown(wait=False, cancel_futures=True)
+
+    def _resolve(self, host: str, port: int) -> list[str]:
+        """The resolver's answer, or FetchTimeout when it does not come by the deadline."""
+        lookup = self._lookups.submit(self._system_resolve, host, port)
+        try:
+            return lookup.result(timeout=max(0.0, self._current.deadline - time.monotonic()))
+        except WaitTimeout:
+            lookup.cancel()
+            raise FetchTimeout(
+                f"timed out: the DNS lookup of {host} took longer than the fetch's "
+                f"{self.deadline:g} s"
+            ) from None
 
     def __call__(self, url: str, etag: str | None, last_modified: str | None) -> Response:
         """GET ``url`` with validators, following checked redirects; FetchError or UnsafeURL."""

@@ -234,6 +234,7 @@ class Recipe:
     self_training: bool = False  # confident unlabelled items join the fit, pseudo-labelled
     source_balance: float = 0.0  # real items weigh (items in their source)^-this, mean 1
     thresholds: str = "best"  # "best" F1 cut, or "smoothed" (F1 averaged over nearby cuts)
+    nb_scale: float = 0.0  # features scaled by |NB log-count ratio|^this per label (NBSVM)
 
 
 def _weights(y: np.ndarray, how: str) -> dict[int, float] | str | None:
@@ -261,8 +262,25 @@ def _level1(
             solver="liblinear",
             random_state=SEED,
         )
-        fitted.append(lr.fit(x_train, y_train[:, j], sample_weight=w_train))
+        if recipe.nb_scale:
+            r = nb_ratio(x_train, y_train[:, j], w_train) ** recipe.nb_scale
+            lr.fit(
+                sparse.csr_matrix(x_train @ sparse.diags(r)), y_train[:, j], sample_weight=w_train
+            )
+            lr.coef_ = lr.coef_ * r  # the same scores from unscaled features
+        else:
+            lr.fit(x_train, y_train[:, j], sample_weight=w_train)
+        fitted.append(lr)
     return fitted
+
+
+def nb_ratio(x: sparse.csr_matrix, y: np.ndarray, w: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """|log-count ratio| of each feature between the label's items and the others
+    (Wang and Manning 2012), over binarised features."""
+    b = (x > 0).astype(np.float64)
+    pos = alpha + np.asarray(b.T @ (w * (y == 1))).ravel()
+    neg = alpha + np.asarray(b.T @ (w * (y == 0))).ravel()
+    return np.abs(np.log((pos / pos.sum()) / (neg / neg.sum())))
 
 
 def _decision(models: list[LogisticRegression], x: sparse.csr_matrix) -> np.ndarray:
@@ -630,6 +648,16 @@ def recipes() -> list[Recipe]:
             note="+ character 3-5-grams (char_wb), min_df 3, 60,000",
             blocks=(Block("doc"), char),
         ),
+        replace(
+            BASE,
+            name="nb-1",
+            note="NBSVM: each label's features scaled by the absolute NB log-count ratio",
+            nb_scale=1.0,
+        ),
+        replace(
+            BASE, name="nb-0.5", note="NBSVM: scaled by the square root of that ratio", nb_scale=0.5
+        ),
+        replace(BASE, name="nb-0.5-C8", note="NBSVM, square root, C 8", nb_scale=0.5, C=8.0),
     ]
 
 
@@ -713,6 +741,9 @@ VERDICT = """\
   may be recognising sources, which does not carry to unseen outlets; and scikit-learn's
   pure-Python char_wb analyser would put one RSS item well over its 100 µs budget, with
   evidence shown as word fragments.
+- **NBSVM** (each label's features scaled by its naive-Bayes log-count ratio before the
+  regression, folded back into the coefficients, so inference would cost nothing) loses:
+  -0.034 at full strength, -0.015 at the square root, -0.002 (P(no gain) 0.66) with C 8.
 - **Seconds** are wall time on a shared 2-core machine, for the record, not a comparison.
 """
 

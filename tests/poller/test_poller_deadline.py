@@ -6,6 +6,7 @@ times out: only the fetch's own deadline can end it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -76,3 +77,28 @@ def test_tarpits_never_stall_the_poller(
     for n in range(4):
         error = outcomes[feed_server.url(f"/tarpit{n}")].error
         assert error is not None and "no complete answer within 1.5 s" in error
+
+
+def test_a_dns_lookup_that_hangs_is_cut_at_the_deadline(feed_server: FeedServer) -> None:
+    """The system resolver cannot be interrupted; the fetch stops waiting for it."""
+    released = threading.Event()
+
+    def hanging_resolver(host: str, port: int) -> list[str]:
+        released.wait(TARPIT_SECONDS)  # a resolver retrying a dead name server
+        return ["127.0.0.1"]
+
+    fetcher = Fetcher(
+        connect_timeout=0.5, read_timeout=0.5, allow_private=True, resolve=hanging_resolver
+    )
+    try:
+        began = time.monotonic()
+        with pytest.raises(FetchTimeout, match=r"DNS lookup of 127\.0\.0\.1 took longer"):
+            fetcher(feed_server.url("/feed"), None, None)
+        assert time.monotonic() - began < 1.5 + 1.0
+        # once the resolver answers, the same fetcher fetches again
+        released.set()
+        feed_server.routes["/feed"] = static(rss([("a", "b")]))
+        assert fetcher(feed_server.url("/feed"), None, None).status == 200
+    finally:
+        released.set()
+        fetcher.close()
