@@ -111,20 +111,32 @@ def _results(results: list[Result], truncated: list[bool], explain: bool) -> lis
     ]
 
 
-@bp.post("/v1/classify")
-def classify() -> Response:
-    """Labels, scores and (unless ``?explain=false``) evidence for one item or a batch."""
-    s, req = state(), request._get_current_object()  # type: ignore[attr-defined]
-    wanted = parse_explain(req.args)
-    raw = read_body(req, s.settings.max_body_bytes)
+def classify_json(s: State, raw: bytes, explain: bool) -> bytes:
+    """The classify answer for a body, encoded: checked (400/413/422 as
+    :class:`~service.errors.ApiError`), classified by one model (even if a reload lands),
+    counted in the metrics, one encoder call."""
     checked = parse_classify(
         raw, max_items=s.settings.max_items, max_text_chars=s.settings.max_text_chars
     )
-    current = s.models.current  # one model for the whole request, even if a reload lands
-    results = current.classify(checked.items, explain=wanted, places=PLACES)
+    current = s.models.current
+    results = current.classify(checked.items, explain=explain, places=PLACES)
+    found = _results(results, checked.truncated, explain)
+    body = _encode(schema.ClassifyAnswer(model=model_ref(current), results=found))
     s.metrics.observe_results(results, sum(checked.truncated))
-    found = _results(results, checked.truncated, wanted)
-    return answer(schema.ClassifyAnswer(model=model_ref(current), results=found))
+    return body
+
+
+@bp.post("/v1/classify")
+def classify() -> Response:
+    """Labels, scores and (unless ``?explain=false``) evidence for one item or a batch.
+
+    Plain requests are answered by :mod:`service.fastpath` before Flask sees them; this
+    view answers the rest (and every error), with the same :func:`classify_json`.
+    """
+    s, req = state(), request._get_current_object()  # type: ignore[attr-defined]
+    wanted = parse_explain(req.args)
+    raw = read_body(req, s.settings.max_body_bytes)
+    return Response(classify_json(s, raw, wanted), 200, mimetype="application/json")
 
 
 @bp.get("/v1/model")
