@@ -11,6 +11,9 @@ settings (8 fetches in flight):
              (fetch, parse, dedupe lookup, classify, store: the full path);
 * unchanged: every feed answers 304 to the ETag it gave (fetch and one UPDATE).
 
+``--stories both`` runs each store twice in one run, without and with story grouping
+(signing, the index, the story rows), to show what grouping adds per item.
+
 With ``--hostile`` it measures instead what hostile feeds cost (SQLite, connect timeout
 2 s and read timeout 5 s, as in issue 11):
 
@@ -49,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -71,28 +75,47 @@ TOPICS = [
 ]
 
 
-def feed_body(n: int, generation: int, items: int) -> bytes:
-    """RSS for feed ``n``; every generation's entries are new."""
+def real_texts(path: Path) -> list[tuple[str, str]]:
+    """(title, summary) of every real RSS item of the file, escaped for XML."""
+    out = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            out.append((escape(row["title"]), escape(row["text"][:1000])))
+    return out
+
+
+def feed_body(
+    n: int, generation: int, items: int, texts: list[tuple[str, str]] | None = None
+) -> bytes:
+    """RSS for feed ``n``; every generation's entries are new.  Without ``texts`` the
+    entries are five templates (every item a near-copy of a fifth of all items: the worst
+    case for story grouping); with them, real RSS items in file order."""
     parts = [
         "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>",
         f"<title>Bench feed {n}</title><link>http://bench/{n}</link>",
     ]
     for i in range(items):
-        text = TOPICS[(n + i) % len(TOPICS)]
+        if texts:
+            title, summary = texts[((generation * 1000 + n) * items + i) % len(texts)]
+        else:
+            text = TOPICS[(n + i) % len(TOPICS)]
+            title, summary = f"{text.split(',')[0]} (report {i})", f"{text}. Item {i} of feed {n}."
         parts.append(
             f"<item><guid isPermaLink='false'>bench-{n}-{generation}-{i}</guid>"
-            f"<title>{text.split(',')[0]} (report {i})</title>"
+            f"<title>{title}</title>"
             f"<link>http://bench/{n}/{generation}/{i}</link>"
-            f"<description>&lt;p&gt;{text}. Item {i} of feed {n}.&lt;/p&gt;</description>"
+            f"<description>{escape(f'<p>{summary}</p>')}</description>"
             "<pubDate>Sun, 01 Mar 2026 10:00:00 GMT</pubDate></item>"
         )
     parts.append("</channel></rss>")
     return "".join(parts).encode()
 
 
-def serve(port_out: Any, generation: Any, items: int) -> None:
+def serve(port_out: Any, generation: Any, items: int, texts_file: Path | None = None) -> None:
     """The feed server process: /feed/N, ETag per (N, generation), 304 on a match."""
     cache: dict[tuple[int, int], tuple[bytes, str]] = {}
+    texts = real_texts(texts_file) if texts_file else None
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -101,7 +124,7 @@ def serve(port_out: Any, generation: Any, items: int) -> None:
             n = int(self.path.rsplit("/", 1)[1])
             key = (n, generation.value)
             if key not in cache:
-                body = feed_body(n, generation.value, items)
+                body = feed_body(n, generation.value, items, texts)
                 cache[key] = (body, '"' + hashlib.sha1(body).hexdigest()[:16] + '"')
             body, etag = cache[key]
             if self.headers.get("If-None-Match") == etag:
@@ -148,21 +171,25 @@ class TimedPoller(Poller):
         return outcome
 
 
-def run_poll(store: Store, settings: Settings, model: Any, now: datetime) -> dict[str, Any]:
-    """One Poller.run_once over every due feed, timed."""
-    poller = TimedPoller(store, model, settings, now=lambda: now)
+def run_poll(
+    store: Store, settings: Settings, model: Any, now: datetime, stories: bool = True
+) -> dict[str, Any]:
+    """One Poller.run_once over every due feed, timed (its housekeeping included)."""
+    poller = TimedPoller(store, model, settings, now=lambda: now, stories=stories)
     began = time.perf_counter()
     outcomes = poller.run_once()
     elapsed = time.perf_counter() - began
     poller.close()
     errors = [o for o in outcomes if o.error]
     latencies = sorted(poller.to_stored)
+    new_items = sum(o.new_items for o in outcomes)
     return {
         "feeds": len(outcomes),
         "errors": len(errors),
         "first_error": errors[0].error if errors else None,
-        "new_items": sum(o.new_items for o in outcomes),
+        "new_items": new_items,
         "seconds": round(elapsed, 2),
+        "wall_us_per_new_item": round(1e6 * elapsed / new_items, 1) if new_items else None,
         "feeds_per_s": round(len(outcomes) / elapsed, 1),
         "fetch_to_stored_p50_ms": round(1000 * statistics.median(latencies), 1),
         "fetch_to_stored_p95_ms": round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 1),
@@ -170,7 +197,9 @@ def run_poll(store: Store, settings: Settings, model: Any, now: datetime) -> dic
     }
 
 
-def bench_store(url: str, args: argparse.Namespace, base_url: str, generation: Any) -> dict:
+def bench_store(
+    url: str, args: argparse.Namespace, base_url: str, generation: Any, stories: bool = True
+) -> dict:
     """New and unchanged rounds over ``args.feeds`` feeds in the store at ``url``."""
     settings = Settings(allow_private_networks=True)
     model = load(settings.model_dir)
@@ -180,11 +209,11 @@ def bench_store(url: str, args: argparse.Namespace, base_url: str, generation: A
             store.add_feed(f"{base_url}/feed/{n}")
         now = datetime.now(UTC)
         generation.value = 1
-        new = run_poll(store, settings, model, now)
+        new = run_poll(store, settings, model, now, stories)
         later = now + timedelta(minutes=settings.default_interval_minutes + 1)
-        unchanged = run_poll(store, settings, model, later)
+        unchanged = run_poll(store, settings, model, later, stories)
         generation.value = 2
-        again = run_poll(store, settings, model, later + timedelta(minutes=16))
+        again = run_poll(store, settings, model, later + timedelta(minutes=16), stories)
         items = count_items(url)
     finally:
         store.close()
@@ -362,6 +391,18 @@ def main() -> int:
     parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--hostile", action="store_true", help="tarpit and escaped markup only")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--real-text",
+        action="store_true",
+        help="entries are real RSS items from ../shared (else five templates: near-copies)",
+    )
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument(
+        "--stories",
+        choices=["on", "off", "both"],
+        default="on",
+        help="group items into stories (the default), not, or both in turn in one run",
+    )
     args = parser.parse_args()
     if args.hostile:
         results = bench_hostile()
@@ -373,7 +414,10 @@ def main() -> int:
     args.out = args.out or REPO / "bench" / "results" / "poller.json"
 
     port, generation = mp.Value("i", 0), mp.Value("i", 1)
-    server = mp.Process(target=serve, args=(port, generation, args.items), daemon=True)
+    texts_file = (
+        args.shared / "unlabelled" / "google_news_rss_2017.jsonl" if args.real_text else None
+    )
+    server = mp.Process(target=serve, args=(port, generation, args.items, texts_file), daemon=True)
     server.start()
     while not port.value:
         time.sleep(0.01)
@@ -381,16 +425,24 @@ def main() -> int:
     results: dict[str, Any] = {
         "feeds": args.feeds,
         "items_per_feed": args.items,
+        "texts": "real RSS items" if args.real_text else "five templates",
         "cpus": os.cpu_count(),
     }
     try:
-        if not args.skip_sqlite:
-            with tempfile.TemporaryDirectory() as tmp:
-                url = f"sqlite:///{tmp}/bench.db"
-                results["sqlite"] = bench_store(url, args, base_url, generation)
-        if args.postgres_url:
-            with scratch_schema(args.postgres_url, "wt_bench") as url:
-                results["postgresql"] = bench_store(url, args, base_url, generation)
+        modes = {"on": [True], "off": [False], "both": [False, True]}[args.stories]
+        for grouping in modes:
+            suffix = "" if len(modes) == 1 else ("+stories" if grouping else "-stories")
+            if not args.skip_sqlite:
+                with tempfile.TemporaryDirectory() as tmp:
+                    url = f"sqlite:///{tmp}/bench.db"
+                    results["sqlite" + suffix] = bench_store(
+                        url, args, base_url, generation, grouping
+                    )
+            if args.postgres_url:
+                with scratch_schema(args.postgres_url, "wt_bench") as url:
+                    results["postgresql" + suffix] = bench_store(
+                        url, args, base_url, generation, grouping
+                    )
     finally:
         server.terminate()
     defaults = Settings()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from store import Alert, Delivery, NewItem
+from stories import Surge
 
 
 def item_body(item: NewItem) -> dict[str, Any]:
@@ -48,6 +50,29 @@ def with_alerts(items: list[NewItem], feed_id: int, webhooks: Mapping[str, str])
 
 
 def webhook_body(delivery: Delivery) -> dict[str, Any]:
-    """The JSON POSTed for a delivery: its stored body with the item's id put in."""
+    """The JSON POSTed for a delivery: its stored body with the item's id and story id
+    put in (an event about no one item, a surge, is sent as stored)."""
     payload = delivery.payload
-    return {**payload, "item": {"id": delivery.item_id, **payload["item"]}}
+    if delivery.item_id is None:
+        return dict(payload)
+    item = {"id": delivery.item_id, **payload["item"]}
+    return {**payload, "story_id": delivery.story_id, "item": item}
+
+
+def surge_alerts(
+    surge: Surge, hour_start: datetime, webhooks: Mapping[str, str]
+) -> tuple[Alert, ...]:
+    """The ``surge`` event for a label that has a webhook URL (none otherwise)."""
+    url = webhooks.get(surge.label)
+    if url is None:
+        return ()
+    body = {
+        "event": "surge",
+        "label": surge.label,
+        "hour_start": hour_start.isoformat(),
+        "count": surge.count,
+        "expected": round(surge.expected, 4),
+        "p_value": surge.p_value,
+        "history": list(surge.history),
+    }
+    return (Alert(surge.label, url, body),)

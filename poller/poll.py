@@ -31,6 +31,8 @@ from model import Item, Model
 from poller.alerts import with_alerts
 from poller.errors import ParserFailed, PollerError
 from poller.fetch import Fetch, Fetcher, Response
+from poller.grouping import Grouper
+from poller.housekeeping import Housekeeper
 from poller.parse import Entry, Parse, ParsedFeed, parse_feed
 from poller.sandbox import ParserPool
 from poller.schedule import (
@@ -41,7 +43,7 @@ from poller.schedule import (
     parse_retry_after,
 )
 from settings import Settings
-from store import Feed, FeedUpdate, NewItem, Store, StoreError
+from store import Added, Feed, FeedUpdate, NewItem, Store, StoreError
 
 log = logging.getLogger("wiretag.poller")
 
@@ -216,6 +218,7 @@ class Poller:
         now: Clock = utcnow,
         rand: Callable[[], float] = random.random,
         owner: str | None = None,
+        stories: bool = True,
     ) -> None:
         self.store, self.model, self.settings = store, model, settings
         self.schedule = Schedule(
@@ -228,6 +231,10 @@ class Poller:
         self.parse: Parse = parse or self._own_parser  # type: ignore[assignment]
         self.now, self.rand = now, rand
         self.owner = owner or default_owner()
+        self.grouper = Grouper(store, self.owner, now=now) if stories else None
+        if self.grouper is not None:
+            self.grouper.rebuild()
+        self.housekeeper = Housekeeper(store, settings.webhooks, now=now) if stories else None
         self.stop = threading.Event()
         self._pool = ThreadPoolExecutor(
             settings.poll_concurrency,
@@ -324,7 +331,7 @@ class Poller:
                 ours = True
         update = decide(fetched, self.schedule, self.now(), self.rand(), error)
         items = with_alerts(items, feed.id, self.settings.webhooks)
-        added = self.store.record_fetch(feed.id, self.owner, update, items)
+        added = self._store(feed.id, update, items)
         outcome = Outcome(
             feed.id,
             feed.url,
@@ -337,6 +344,32 @@ class Poller:
         _log(outcome, fetched)
         return outcome
 
+    def _store(self, feed_id: int, update: FeedUpdate, items: list[NewItem]) -> list[Added]:
+        """Store a poll; with grouping, each new item in its story (see poller.grouping)."""
+        grouper = self.grouper
+        if grouper is None or not items:
+            return self.store.record_poll(feed_id, self.owner, update, items)
+        signatures = grouper.sign(items)
+        with grouper.lock:
+            grouper.refresh()
+            items = grouper.decide(items, signatures, update.checked_at)
+            added = self.store.record_poll(feed_id, self.owner, update, items)
+            grouper.remember(added, items, update.checked_at)
+        return added
+
+    def housekeep(self, force: bool = False) -> None:
+        """Surges and the stories' leftovers (poller.housekeeping), when due or forced;
+        a failure is logged and retried at the next run."""
+        keeper = self.housekeeper
+        if keeper is None or not (force or keeper.due()):
+            return
+        try:
+            keeper.run()
+        except StoreError as exc:
+            log.error("housekeeping: the store failed: %s", exc)
+        except Exception:  # a bug here must not stop polling
+            log.exception("housekeeping failed")
+
     def run_once(self) -> list[Outcome]:
         """Poll every feed due now, once each, and return their outcomes."""
         start = self.now()
@@ -346,6 +379,7 @@ class Poller:
             if not exhausted:
                 exhausted = self._fill(due_before=start)
             if not self._inflight:
+                self.housekeep(force=True)
                 return outcomes
             outcomes.extend(self._drain(timeout=None))
 
@@ -353,6 +387,7 @@ class Poller:
         """Poll until :attr:`stop` is set, then finish the fetches in hand and return."""
         tick = self.settings.poll_tick_seconds
         while not self.stop.is_set():
+            self.housekeep()
             self._fill(due_before=None)
             if self._inflight:
                 self._drain(timeout=tick)

@@ -124,7 +124,7 @@ def _attempt(
     error = _send(post, delivery, secret, now())
     if error is None:
         store.delivery_sent(delivery.id)
-        log.info("webhook %s: item %d sent to %s", delivery.label, delivery.item_id, delivery.url)
+        log.info("webhook %s: %s sent to %s", delivery.label, _what(delivery), delivery.url)
         return
     attempts = delivery.attempts + 1
     give_up = attempts >= MAX_ATTEMPTS
@@ -132,14 +132,21 @@ def _attempt(
     store.delivery_failed(delivery.id, error, when, give_up)
     log.log(
         logging.ERROR if give_up else logging.WARNING,
-        "webhook %s: item %d to %s failed (attempt %d%s): %s",
+        "webhook %s: %s to %s failed (attempt %d%s): %s",
         delivery.label,
-        delivery.item_id,
+        _what(delivery),
         delivery.url,
         attempts,
         ", giving up" if give_up else "",
         error,
     )
+
+
+def _what(delivery: Delivery) -> str:
+    """What a delivery announces, for the log."""
+    if delivery.item_id is None:
+        return str(delivery.payload.get("event", "event"))
+    return f"item {delivery.item_id}"
 
 
 class Deliverer(threading.Thread):

@@ -27,6 +27,8 @@ from service.validation import (
     parse_items_query,
     parse_new_feed,
     parse_query,
+    parse_stories_query,
+    parse_surges_query,
 )
 from store import FeedExists, Store, StoreError
 
@@ -248,7 +250,8 @@ def remove_feed(feed_id: int) -> Response:
 
 @bp.get("/v1/items")
 def list_items() -> Response:
-    """Stored items, newest first, filtered and paged with an opaque cursor."""
+    """Stored items, newest first, filtered and paged with an opaque cursor (with
+    ``collapse=story``, one row per story)."""
     q = parse_items_query(request.args)
     items, cursor = _store_call(
         lambda st: st.list_items(
@@ -258,6 +261,7 @@ def list_items() -> Response:
             feed_id=q.feed_id,
             limit=q.limit,
             cursor=q.cursor,
+            collapse=q.collapse,
         )
     )
     return answer(
@@ -279,3 +283,25 @@ def list_corrections() -> Response:
             next_cursor=str(found[-1].id) if more else None,
         )
     )
+
+
+@bp.get("/v1/stories")
+def list_stories() -> Response:
+    """Stories, newest activity first, each with its newest items."""
+    q = parse_stories_query(request.args)
+    stories, cursor = _store_call(
+        lambda st: st.list_stories(
+            label=q.label, since=q.since, feed_id=q.feed_id, limit=q.limit, cursor=q.cursor
+        )
+    )
+    return answer(
+        schema.StoriesPage(stories=[shaped(schema.Story, s) for s in stories], next_cursor=cursor)
+    )
+
+
+@bp.get("/v1/surges")
+def list_surges() -> Response:
+    """Surges found by the poller, newest hour first."""
+    q = parse_surges_query(request.args)
+    found = _store_call(lambda st: st.list_surges(label=q.label, since=q.since, limit=q.limit))
+    return answer(schema.SurgeList(surges=[shaped(schema.Surge, s) for s in found]))

@@ -73,6 +73,19 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=r,
         )
+        self.surges = Gauge(
+            "wiretag_surges",
+            "Surges of new stories stored by the pollers, by label (read from the store).",
+            ["label"],
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+
+    def surges_stored(self, counts: dict[str, int]) -> None:
+        """Set the surge gauge from the store's count per label (read at each scrape: the
+        poller finds surges, this process only reports them)."""
+        for label, count in counts.items():
+            self.surges.labels(label).set(count)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""

@@ -149,7 +149,32 @@ def _operations(settings: Settings) -> list[Operation]:
             s.ItemsPage,
             errors=(422, 503),
             query=s.ItemsQuery,
-            description="Newest first (published time, else fetched time).",
+            description="Newest first (published time, else fetched time). With "
+            "`collapse=story`, one row per story: its newest item, with `story_items`.",
+        ),
+        Operation(
+            "/v1/stories",
+            "get",
+            "listStories",
+            "Stories (copies of one report across feeds), newest activity first",
+            s.StoriesPage,
+            errors=(422, 503),
+            query=s.StoriesQuery,
+            description="The poller groups each new item with a near-duplicate item of the last "
+            "72 hours (MinHash over title and summary words) or starts a new story. Each story "
+            "comes with its newest items (up to 20).",
+        ),
+        Operation(
+            "/v1/surges",
+            "get",
+            "listSurges",
+            "Surges of new stories per label, newest hour first",
+            s.SurgeList,
+            errors=(422, 503),
+            query=s.SurgesQuery,
+            description="A label surges when its new stories in the last hour are at least 5 and "
+            "their Poisson tail probability under the same hour's mean over the last 7 days is "
+            "below 0.001. Stored once per label and clock hour.",
         ),
         Operation(
             "/v1/corrections",
@@ -194,6 +219,8 @@ def _components(settings: Settings) -> dict[str, Any]:
         s.FeedList,
         s.FeedAnswer,
         s.ItemsPage,
+        s.StoriesPage,
+        s.SurgeList,
         s.CorrectionsPage,
         s.Health,
         s.Readiness,

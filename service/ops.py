@@ -62,7 +62,14 @@ def readyz() -> Response:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format, summed over gunicorn's workers."""
-    body, content_type = state().metrics.render()
+    s = state()
+    try:
+        s.metrics.surges_stored(s.store.get().surge_counts())
+    except (ApiError, StoreError) as exc:  # the other metrics still answer
+        log.warning(
+            "metrics: the store does not answer", extra={"json_fields": {"error": str(exc)}}
+        )
+    body, content_type = s.metrics.render()
     return Response(body, content_type=content_type)
 
 

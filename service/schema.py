@@ -24,6 +24,10 @@ from common.labels import LABELS
 MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger id cannot exist and must not reach SQL
 MAX_ITEMS_PAGE = 500
 DEFAULT_ITEMS_PAGE = 50
+MAX_STORIES_PAGE = 100  # each story comes with up to 20 items
+DEFAULT_STORIES_PAGE = 20
+MAX_SURGES_PAGE = 500
+DEFAULT_SURGES_PAGE = 100
 MAX_INTERVAL_MINUTES = 30 * 24 * 60  # a feed checked less than monthly is not a feed
 MAX_URL_CHARS = 2048
 MAX_TITLE_CHARS = 1000
@@ -145,6 +149,16 @@ class ItemsQuery(msgspec.Struct, forbid_unknown_fields=True):
         | UnsetType
     ) = UNSET
     feed: Annotated[Id, _described("Only this feed's items.")] | UnsetType = UNSET
+    collapse: (
+        Annotated[
+            Literal["story"],
+            _described(
+                "story: one row per story, its newest item (with `story_items`, the story's "
+                "item count), listed when that item passes the other filters."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     limit: Annotated[int, Meta(ge=1, le=MAX_ITEMS_PAGE)] = DEFAULT_ITEMS_PAGE
     cursor: (
         Annotated[
@@ -159,6 +173,57 @@ class ItemsQuery(msgspec.Struct, forbid_unknown_fields=True):
         ]
         | UnsetType
     ) = UNSET
+
+
+Cursor = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_CURSOR_CHARS,
+        pattern=CURSOR_PATTERN,
+        description="`next_cursor` of the previous page (opaque; only cursors this "
+        "service gave out are accepted).",
+    ),
+]
+
+
+class StoriesQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """``GET /v1/stories`` query arguments."""
+
+    label: (
+        Annotated[Label, _described("Only stories with an item the model tagged with it.")]
+        | UnsetType
+    ) = UNSET
+    since: (
+        Annotated[
+            DateTime,
+            _described(
+                "Stories last seen at or after this RFC 3339 time; without an offset it is "
+                "UTC. Write '+' as %2B."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    feed: Annotated[Id, _described("Only stories with an item of this feed.")] | UnsetType = UNSET
+    limit: Annotated[int, Meta(ge=1, le=MAX_STORIES_PAGE)] = DEFAULT_STORIES_PAGE
+    cursor: Cursor | UnsetType = UNSET
+
+
+class SurgesQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """``GET /v1/surges`` query arguments."""
+
+    label: Annotated[Label, _described("Only this label's surges.")] | UnsetType = UNSET
+    since: (
+        Annotated[
+            DateTime,
+            _described(
+                "Surges of hours starting at or after this RFC 3339 time; without an offset "
+                "it is UTC. Write '+' as %2B."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    limit: Annotated[int, Meta(ge=1, le=MAX_SURGES_PAGE)] = DEFAULT_SURGES_PAGE
 
 
 class CorrectionsQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -397,6 +462,53 @@ class StoredItem(Answer):
     labels: list[Label]
     scores: dict[Label, float]
     model_version: str
+    story_id: Annotated[
+        int | None,
+        _described("The story the item is a copy in (GET /v1/stories); null: none."),
+    ]
+    story_items: (
+        Annotated[int, _described("With collapse=story: how many items its story has.")] | UnsetType
+    ) = UNSET
+
+
+class Story(Answer):
+    """Copies of one report across feeds: near-duplicate items (MinHash over title and
+    summary) of the last 72 hours."""
+
+    id: int
+    first_seen_at: DateTime
+    last_seen_at: Annotated[DateTime, _described("When its newest item was fetched.")]
+    item_count: int
+    feed_count: Annotated[int, _described("How many feeds carried it.")]
+    labels: Annotated[list[Label], _described("The union of its items' labels.")]
+    items: Annotated[list[StoredItem], _described("Its newest items (up to 20), newest first.")]
+
+
+class StoriesPage(Answer):
+    """One page of stories, newest activity first."""
+
+    stories: list[Story]
+    next_cursor: Annotated[
+        str | None, _described("Pass as `cursor` for the next page; null on the last page.")
+    ]
+
+
+class Surge(Answer):
+    """An hour in which a label's new stories were far more than that hour's usual."""
+
+    id: int
+    label: Label
+    hour_start: Annotated[DateTime, _described("The clock hour the surge was found in.")]
+    count: Annotated[int, _described("New stories with the label in the hour before detection.")]
+    expected: Annotated[float, _described("The mean for that hour over the last (up to 7) days.")]
+    p_value: Annotated[float, _described("Poisson P(X >= count) under the expected mean.")]
+    detected_at: DateTime
+
+
+class SurgeList(Answer):
+    """Surges, newest hour first."""
+
+    surges: list[Surge]
 
 
 class Correction(Answer):

@@ -143,6 +143,7 @@ class ItemsQuery:
     feed_id: int | None = None
     limit: int = schema.DEFAULT_ITEMS_PAGE
     cursor: str | None = None
+    collapse: bool = False
 
 
 def _given(value: Any) -> Any:
@@ -161,6 +162,49 @@ def parse_items_query(args: Mapping[str, str]) -> ItemsQuery:
         feed_id=_given(q.feed),
         limit=q.limit,
         cursor=None if cursor is None else check_cursor(cursor),
+        collapse=q.collapse == "story",
+    )
+
+
+@dataclass(frozen=True)
+class StoriesQuery:
+    """A checked ``GET /v1/stories`` query, in the store's terms."""
+
+    label: str | None = None
+    since: datetime | None = None
+    feed_id: int | None = None
+    limit: int = schema.DEFAULT_STORIES_PAGE
+    cursor: str | None = None
+
+
+def parse_stories_query(args: Mapping[str, str]) -> StoriesQuery:
+    """``label``, ``since``, ``feed``, ``limit`` and ``cursor``, checked."""
+    q = parse_query(args, schema.StoriesQuery)
+    since, cursor = _given(q.since), _given(q.cursor)
+    return StoriesQuery(
+        label=_given(q.label),
+        since=None if since is None else parse_since(since),
+        feed_id=_given(q.feed),
+        limit=q.limit,
+        cursor=None if cursor is None else check_cursor(cursor),
+    )
+
+
+@dataclass(frozen=True)
+class SurgesQuery:
+    """A checked ``GET /v1/surges`` query, in the store's terms."""
+
+    label: str | None = None
+    since: datetime | None = None
+    limit: int = schema.DEFAULT_SURGES_PAGE
+
+
+def parse_surges_query(args: Mapping[str, str]) -> SurgesQuery:
+    """``label``, ``since`` and ``limit``, checked."""
+    q = parse_query(args, schema.SurgesQuery)
+    since = _given(q.since)
+    return SurgesQuery(
+        label=_given(q.label), since=None if since is None else parse_since(since), limit=q.limit
     )
 
 

@@ -8,7 +8,8 @@ One room per concern, over one base (:mod:`store.base`: engine, pragmas, transac
 the lease query): :mod:`store.feeds` (feeds and their leases), :mod:`store.items` (items,
 the paging cursor, full-text search with :mod:`store.search`, per-label counts),
 :mod:`store.outbox` (webhook deliveries), :mod:`store.corrections` (analysts' verdicts and
-the review queue); :mod:`store.store` joins them into :class:`Store`.  :mod:`store.schema` and :mod:`store.migrations` hold
+the review queue), :mod:`store.stories` (stories, kept signatures, surges);
+:mod:`store.store` joins them into :class:`Store`.  :mod:`store.schema` and :mod:`store.migrations` hold
 the tables and their history.
 
 Exceptions::
@@ -21,16 +22,22 @@ Exceptions::
 from store.errors import FeedExists, ItemNotFound, StoreError
 from store.items import decode_cursor
 from store.records import (
+    Added,
     Alert,
     Correction,
     Delivery,
     Feed,
     FeedHealth,
     FeedUpdate,
+    Grouping,
     ItemFilter,
     ItemPage,
+    KeptSignature,
     NewItem,
+    NewSurge,
     StoredItem,
+    Story,
+    SurgeRecord,
     Uncertain,
     effective_labels,
 )
@@ -38,6 +45,7 @@ from store.search import SearchQuery, parse_query
 from store.store import Store, open_store
 
 __all__ = [
+    "Added",
     "Alert",
     "Correction",
     "Delivery",
@@ -45,14 +53,19 @@ __all__ = [
     "FeedExists",
     "FeedHealth",
     "FeedUpdate",
+    "Grouping",
     "ItemFilter",
     "ItemNotFound",
     "ItemPage",
+    "KeptSignature",
     "NewItem",
+    "NewSurge",
     "SearchQuery",
     "Store",
     "StoreError",
     "StoredItem",
+    "Story",
+    "SurgeRecord",
     "Uncertain",
     "decode_cursor",
     "effective_labels",

@@ -64,6 +64,8 @@ def item_from_row(row: Row[Any]) -> StoredItem:
         labels=list(m["labels"]),
         scores={k: float(v) for k, v in m["scores"].items()},
         model_version=m["model_version"],
+        story_id=m.get("story_id"),
+        story_items=m.get("story_items"),
     )
 
 
@@ -144,15 +146,23 @@ class ItemsMixin(StoreBase):
         feed_id: int | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        collapse: bool = False,
     ) -> tuple[list[StoredItem], str | None]:
         """Items newest first (published, else fetched time) and the next page's cursor.
 
         ``label`` alone keeps items carrying that label; with ``min_score`` it keeps items
         whose score for that label is at least ``min_score``; ``min_score`` alone keeps
-        items with any label scoring at least that.  ValueError on a bad cursor or limit.
+        items with any label scoring at least that.  ``collapse``: one row per
+        story, its newest item (with the story's item count), listed when that item passes
+        the filters (:func:`store.listing.newest_of_story`).  ValueError on a bad cursor
+        or limit.
         """
         filters = ItemFilter(
-            labels=(label,) if label else (), min_score=min_score, since=since, feed_id=feed_id
+            labels=(label,) if label else (),
+            min_score=min_score,
+            since=since,
+            feed_id=feed_id,
+            collapse=collapse,
         )
         page = self.page_items(filters, limit=limit, after=cursor)
         return page.items, page.older
@@ -172,9 +182,13 @@ class ItemsMixin(StoreBase):
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        i = schema.items
+        i, s = schema.items, schema.stories
+        base = select(i)
+        if filters.collapse:  # each row also says how many items its story has
+            count = func.coalesce(s.c.item_count, 1).label("story_items")
+            base = select(i, count).select_from(i.outerjoin(s, s.c.id == i.c.story_id))
         with self._tx() as conn:
-            query = filtered(conn, self.dialect, select(i), filters).limit(limit + 1)
+            query = filtered(conn, self.dialect, base, filters).limit(limit + 1)
             if before is not None:
                 query = _before(query, before).order_by(i.c.sort_at.asc(), i.c.id.asc())
             else:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     CompoundSelect,
     Connection,
     Select,
+    and_,
     case,
     exists,
     func,
@@ -147,4 +148,18 @@ def filtered(
         query = query.where(i.c.sort_at < filters.until)
     if filters.feed_id is not None:
         query = query.where(i.c.feed_id == filters.feed_id)
+    if filters.collapse:
+        query = query.where(newest_of_story())
     return query
+
+
+def newest_of_story() -> ColumnElement[bool]:
+    """The item is its story's newest (by sort time, then id), or in no story: one probe
+    of the ``(story_id, sort_at, id)`` index per item."""
+    i = schema.items
+    j = schema.items.alias("newer")
+    newer = exists().where(
+        j.c.story_id == i.c.story_id,
+        or_(j.c.sort_at > i.c.sort_at, and_(j.c.sort_at == i.c.sort_at, j.c.id > i.c.id)),
+    )
+    return or_(i.c.story_id.is_(None), ~newer)

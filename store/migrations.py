@@ -16,7 +16,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from store import schema
 from store.errors import StoreError
@@ -26,13 +45,64 @@ from store.listing import tagged_index_ddl
 _PG_LOCK_KEY = 0x77697265  # "wire"
 
 
+def _v1_tables() -> list[Table]:
+    """The v1 shape of feeds, items, item_scores and the outbox, frozen here (migration 3
+    changed items and the outbox in schema.py)."""
+    md, t, big = MetaData(), schema.UTCDateTime, schema.BigId
+    feeds = schema.feeds.to_metadata(md)  # unchanged since v1
+    items = Table(
+        "items",
+        md,
+        Column("id", big, primary_key=True, autoincrement=True),
+        Column("feed_id", big, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+        Column("dedupe_key", String(255), nullable=False),
+        Column("link", Text),
+        Column("title", Text, nullable=False),
+        Column("summary", Text, nullable=False),
+        Column("published_at", t),
+        Column("fetched_at", t, nullable=False),
+        Column("sort_at", t, nullable=False),
+        Column("labels", JSON, nullable=False),
+        Column("scores", JSON, nullable=False),
+        Column("model_version", String(100), nullable=False),
+        UniqueConstraint("feed_id", "dedupe_key", name="uq_items_feed_key"),
+        Index("ix_items_sort", "sort_at", "id"),
+        Index("ix_items_feed_fetched", "feed_id", "fetched_at"),
+    )
+    scores = Table(
+        "item_scores",
+        md,
+        Column("item_id", big, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+        Column("label", String(64), primary_key=True),
+        Column("score", Float, nullable=False),
+        Column("assigned", Boolean, nullable=False),
+        Index("ix_item_scores_label", "label", "score"),
+    )
+    outbox = Table(
+        "webhook_outbox",
+        md,
+        Column("id", big, primary_key=True, autoincrement=True),
+        Column("item_id", big, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+        Column("label", String(64), nullable=False),
+        Column("url", Text, nullable=False),
+        Column("payload", JSON, nullable=False),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", t, nullable=False),
+        Column("lease_until", t),
+        Column("last_error", Text),
+        Column("state", String(16), nullable=False, default="pending"),
+        Column("created_at", t, nullable=False),
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+    )
+    return [feeds, items, scores, outbox]
+
+
 def _v1_initial(conn: Connection) -> None:
     """Feeds, items, per-label scores and the webhook outbox."""
-    # The baseline is the current table definitions.  A later change to schema.py must
-    # come with a migration here AND freeze the v1 shape (copy the old Table objects into
-    # this function) so that a fresh database replays v1 then v2 correctly.
-    tables = [schema.feeds, schema.items, schema.item_scores, schema.outbox]
-    schema.metadata.create_all(conn, tables=tables)
+    # The v1 shape, frozen in _v1_tables: a later change to schema.py comes with a
+    # migration of its own, and a fresh database replays v1, v2, v3... in order.
+    tables = _v1_tables()
+    tables[0].metadata.create_all(conn, tables=tables)
 
 
 # Full-text search over titles and summaries.  SQLite: an FTS5 table over ``items``
@@ -73,7 +143,41 @@ def _v2_workspace(conn: Connection) -> None:
         conn.execute(text(statement))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_workspace]
+# Migration 3's changes to existing tables.  SQLite cannot drop a NOT NULL: the outbox is
+# rebuilt the way SQLite's ALTER TABLE page prescribes (new table, copy, drop, rename).
+_SQLITE_STORIES = (
+    "ALTER TABLE items ADD COLUMN story_id INTEGER REFERENCES stories (id) ON DELETE SET NULL",
+    "CREATE TABLE webhook_outbox_v3 (id INTEGER NOT NULL, item_id INTEGER, "
+    "label VARCHAR(64) NOT NULL, url TEXT NOT NULL, payload JSON NOT NULL, "
+    "attempts INTEGER NOT NULL, next_attempt_at DATETIME NOT NULL, lease_until DATETIME, "
+    "last_error TEXT, state VARCHAR(16) NOT NULL, created_at DATETIME NOT NULL, "
+    "PRIMARY KEY (id), FOREIGN KEY (item_id) REFERENCES items (id) ON DELETE CASCADE)",
+    "INSERT INTO webhook_outbox_v3 (id, item_id, label, url, payload, attempts, "
+    "next_attempt_at, lease_until, last_error, state, created_at) SELECT id, item_id, label, "
+    "url, payload, attempts, next_attempt_at, lease_until, last_error, state, created_at "
+    "FROM webhook_outbox",
+    "DROP TABLE webhook_outbox",
+    "ALTER TABLE webhook_outbox_v3 RENAME TO webhook_outbox",
+    "CREATE INDEX ix_outbox_due ON webhook_outbox (state, next_attempt_at)",
+)
+_PG_STORIES = (
+    "ALTER TABLE items ADD COLUMN story_id BIGINT REFERENCES stories (id) ON DELETE SET NULL",
+    "ALTER TABLE webhook_outbox ALTER COLUMN item_id DROP NOT NULL",
+)
+
+
+def _v3_stories(conn: Connection) -> None:
+    """Stories (items.story_id), kept signatures, alerts once per story and label, surges;
+    the outbox takes events without an item (surges)."""
+    schema.stories.create(conn, checkfirst=True)
+    for statement in _PG_STORIES if conn.dialect.name == "postgresql" else _SQLITE_STORIES:
+        conn.execute(text(statement))
+    conn.execute(text("CREATE INDEX ix_items_story ON items (story_id, sort_at, id)"))
+    for table in (schema.story_feeds, schema.item_signatures, schema.story_alerts, schema.surges):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_workspace, _v3_stories]
 
 
 def current_version(conn: Connection) -> int:

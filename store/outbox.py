@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 
 from common.clock import utcnow
 from store import schema
@@ -36,10 +36,20 @@ class OutboxMixin(StoreBase):
         ).returning(o.c.id, o.c.item_id, o.c.label, o.c.url, o.c.payload, o.c.attempts)
         with self._tx(write=True) as conn:
             rows = conn.execute(stmt).all()
+            stories = self._stories_of(conn, [r.item_id for r in rows if r.item_id is not None])
         deliveries = [
-            Delivery(r.id, r.item_id, r.label, r.url, r.payload, r.attempts) for r in rows
+            Delivery(r.id, r.item_id, r.label, r.url, r.payload, r.attempts, stories.get(r.item_id))
+            for r in rows
         ]
         return sorted(deliveries, key=lambda d: d.id)
+
+    def _stories_of(self, conn: Connection, item_ids: list[int]) -> dict[int, int]:
+        """The story of each of these items that has one."""
+        if not item_ids:
+            return {}
+        i = schema.items
+        query = select(i.c.id, i.c.story_id).where(i.c.id.in_(item_ids), i.c.story_id.is_not(None))
+        return {int(r[0]): int(r[1]) for r in conn.execute(query).all()}
 
     def delivery_sent(self, delivery_id: int) -> None:
         """Mark a delivery done."""

@@ -97,10 +97,12 @@ class StoredItem:
     labels: list[str]
     scores: dict[str, float]
     model_version: str
+    story_id: int | None = None
+    story_items: int | None = None  # the story's item count, in a listing collapsed by story
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, times as ISO 8601."""
-        return {
+        """JSON-ready form, times as ISO 8601 (``story_items`` only when collapsed)."""
+        found = {
             "id": self.id,
             "feed_id": self.feed_id,
             "link": self.link,
@@ -111,7 +113,11 @@ class StoredItem:
             "labels": list(self.labels),
             "scores": dict(self.scores),
             "model_version": self.model_version,
+            "story_id": self.story_id,
         }
+        if self.story_items is not None:
+            found["story_items"] = self.story_items
+        return found
 
 
 @dataclass(frozen=True)
@@ -124,9 +130,24 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Grouping:
+    """The story a new item joins, decided by the poller, and the signature to keep.
+
+    ``story`` is a stored story's id, or a key of the poller's choosing that names a new
+    story (the batch's items with the same key start it together).  A stored story gone
+    meanwhile (its items deleted) is started anew.
+    """
+
+    story: int | str
+    signature: bytes
+    scheme: str  # what made the signature (stories.Params.scheme)
+
+
+@dataclass(frozen=True)
 class NewItem:
     """A classified entry the poller hands to :meth:`Store.record_fetch`, with the webhook
-    alerts it sets off (written to the outbox only if the item is new to the store)."""
+    alerts it sets off (written to the outbox only if the item is new to the store, and
+    only once per story and label when it is grouped)."""
 
     dedupe_key: str
     link: str | None
@@ -137,6 +158,16 @@ class NewItem:
     scores: dict[str, float]
     model_version: str
     alerts: tuple[Alert, ...] = ()
+    grouping: Grouping | None = None
+
+
+@dataclass(frozen=True)
+class Added:
+    """An item :meth:`Store.record_poll` added, and the story it was stored in."""
+
+    id: int
+    dedupe_key: str
+    story_id: int | None
 
 
 @dataclass(frozen=True)
@@ -156,14 +187,16 @@ class FeedUpdate:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One pending webhook POST from the outbox: an :class:`Alert` and its item's id."""
+    """One pending webhook POST from the outbox: an :class:`Alert` and its item's id
+    (None for an event about no one item: a surge)."""
 
     id: int
-    item_id: int
+    item_id: int | None
     label: str
     url: str
     payload: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
+    story_id: int | None = None  # the item's story, when it has one
 
 
 @dataclass(frozen=True)
@@ -213,6 +246,7 @@ class ItemFilter:
     until: datetime | None = None
     feed_id: int | None = None
     search: SearchQuery | None = None
+    collapse: bool = False  # one item per story: its newest (items of no story each count)
 
 
 @dataclass(frozen=True)
@@ -237,3 +271,76 @@ class Uncertain:
     def margin(self) -> float:
         """How far the score is from the threshold."""
         return abs(self.score - self.threshold)
+
+
+@dataclass(frozen=True)
+class KeptSignature:
+    """A stored item's signature as kept for the story index."""
+
+    item_id: int
+    story_id: int
+    seen_at: datetime
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Story:
+    """A story: copies of one report across feeds, with its newest items."""
+
+    id: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    item_count: int
+    feed_count: int
+    labels: list[str]
+    items: list[StoredItem]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, times as ISO 8601."""
+        return {
+            "id": self.id,
+            "first_seen_at": iso(self.first_seen_at),
+            "last_seen_at": iso(self.last_seen_at),
+            "item_count": self.item_count,
+            "feed_count": self.feed_count,
+            "labels": list(self.labels),
+            "items": [item.to_dict() for item in self.items],
+        }
+
+
+@dataclass(frozen=True)
+class NewSurge:
+    """A surge the poller found, and the webhook alerts it sets off (queued only by the
+    poller that stores it first)."""
+
+    label: str
+    hour_start: datetime
+    count: int
+    expected: float
+    p_value: float
+    alerts: tuple[Alert, ...] = ()
+
+
+@dataclass(frozen=True)
+class SurgeRecord:
+    """A stored surge."""
+
+    id: int
+    label: str
+    hour_start: datetime
+    count: int
+    expected: float
+    p_value: float
+    detected_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, times as ISO 8601."""
+        return {
+            "id": self.id,
+            "label": self.label,
+            "hour_start": iso(self.hour_start),
+            "count": self.count,
+            "expected": self.expected,
+            "p_value": self.p_value,
+            "detected_at": iso(self.detected_at),
+        }

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -96,9 +97,14 @@ items = Table(
     Column("labels", JSON, nullable=False),
     Column("scores", JSON, nullable=False),
     Column("model_version", String(100), nullable=False),
+    # the story the item is a copy in (migration 3); None: stored before stories, or
+    # nothing to sign
+    Column("story_id", BigId, ForeignKey("stories.id", ondelete="SET NULL")),
     UniqueConstraint("feed_id", "dedupe_key", name="uq_items_feed_key"),
     Index("ix_items_sort", "sort_at", "id"),
     Index("ix_items_feed_fetched", "feed_id", "fetched_at"),
+    # a story's items newest first: its newest item (collapse) is one index probe
+    Index("ix_items_story", "story_id", "sort_at", "id"),
 )
 
 # One row per item and label: what the label/min_score filters and label counts query.
@@ -112,12 +118,13 @@ item_scores = Table(
     Index("ix_item_scores_label", "label", "score"),
 )
 
-# The webhook outbox, written in the same transaction as the items it announces.
+# The webhook outbox, written in the same transaction as the items it announces.  A
+# ``surge`` event announces no item: its item_id is None (migration 3).
 outbox = Table(
     "webhook_outbox",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE")),
     Column("label", String(64), nullable=False),
     Column("url", Text, nullable=False),
     Column("payload", JSON, nullable=False),
@@ -145,4 +152,68 @@ corrections = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_corrections_item_label", "item_id", "label", "created_at"),
     Index("ix_corrections_created", "created_at", "id"),
+)
+
+
+# -- stories and surges (migration 3) ---------------------------------------------------
+
+# A story: the items that are copies of one report.  The counts and labels are kept by
+# the writer that adds items, under a lock on the story's row: they count the items and
+# feeds added, and items deleted later (retention, a removed feed) are not taken off.
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("feed_count", Integer, nullable=False),
+    Column("labels", JSON, nullable=False),  # the union of its items' labels
+    Index("ix_stories_last_seen", "last_seen_at", "id"),
+    Index("ix_stories_first_seen", "first_seen_at"),
+)
+
+# Which feeds carried each story (its feed count grows when a feed carries it first).
+story_feeds = Table(
+    "story_feeds",
+    metadata,
+    Column("story_id", BigId, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("feed_id", BigId, ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# Each recent item's MinHash signature, so that a poller rebuilds its index of the last
+# 72 hours at start and picks up the items other pollers stored since it last looked.
+item_signatures = Table(
+    "item_signatures",
+    metadata,
+    Column("item_id", BigId, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("owner", String(200), nullable=False),  # the poller that stored it
+    Column("scheme", String(100), nullable=False),  # stories.Params.scheme
+    Column("signature", LargeBinary, nullable=False),
+    Index("ix_item_signatures_seen", "seen_at"),
+)
+
+# One row per story and label that has alerted: a webhook fires once per story and label.
+story_alerts = Table(
+    "story_alerts",
+    metadata,
+    Column("story_id", BigId, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("label", String(64), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Surges found: once per label and clock hour, whichever poller found it first.
+surges = Table(
+    "surges",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("label", String(64), nullable=False),
+    Column("hour_start", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("expected", Float, nullable=False),
+    Column("p_value", Float, nullable=False),
+    Column("detected_at", UTCDateTime, nullable=False),
+    UniqueConstraint("label", "hour_start", name="uq_surges_label_hour"),
+    Index("ix_surges_detected", "detected_at", "id"),
 )

@@ -14,32 +14,44 @@ from store.feeds import FeedsMixin
 from store.items import ItemsMixin, LabelCountsMixin
 from store.migrations import migrate
 from store.outbox import OutboxMixin
-from store.records import FeedUpdate, NewItem
+from store.records import Added, FeedUpdate, NewItem
+from store.stories import StoriesMixin, once_per_story
 
 
-class Store(FeedsMixin, ItemsMixin, LabelCountsMixin, OutboxMixin, ReviewMixin):
+class Store(FeedsMixin, ItemsMixin, LabelCountsMixin, OutboxMixin, ReviewMixin, StoriesMixin):
     """wiretag's database: feeds (:mod:`store.feeds`), tagged items and search
-    (:mod:`store.items`), the webhook outbox (:mod:`store.outbox`) and analysts'
-    corrections with the review queue (:mod:`store.corrections`), for SQLite (WAL) and
-    PostgreSQL."""
+    (:mod:`store.items`), the webhook outbox (:mod:`store.outbox`), analysts'
+    corrections with the review queue (:mod:`store.corrections`) and stories with surges
+    (:mod:`store.stories`), for SQLite (WAL) and PostgreSQL."""
 
     def record_fetch(
         self, feed_id: int, owner: str, result: FeedUpdate, new_items: Sequence[NewItem] = ()
     ) -> list[int]:
-        """Write one poll of a feed in ONE transaction; return the ids of items added.
+        """:meth:`record_poll`, answering only the ids of the items added."""
+        return [a.id for a in self.record_poll(feed_id, owner, result, new_items)]
+
+    def record_poll(
+        self, feed_id: int, owner: str, result: FeedUpdate, new_items: Sequence[NewItem] = ()
+    ) -> list[Added]:
+        """Write one poll of a feed in ONE transaction; return the items added.
 
         Updates the feed (validators, status, error streak, next check; the lease is
         released), inserts the items not already stored (a key stored meanwhile by another
-        poller is skipped, never duplicated), their per-label scores, and each added item's
-        webhook alerts into the outbox.  A crash leaves all or nothing.
+        poller is skipped, never duplicated), puts grouped items in their stories (keeping
+        their signatures), their per-label scores, and the webhook alerts into the outbox:
+        each added item's, once per story and label for grouped ones.  A crash leaves all
+        or nothing.
         """
+        now = result.checked_at
         with self._tx(write=True) as conn:
             if not self._update_feed(conn, feed_id, owner, result):
                 return []  # the feed was removed while it was being fetched
-            added = self._insert_items(conn, feed_id, result.checked_at, new_items)
+            added = self._insert_items(conn, feed_id, now, new_items)
+            story_of = self._group(conn, feed_id, added, now, owner)
             self._insert_scores(conn, added)
-            self._enqueue(conn, added, result.checked_at)
-        return [item_id for item_id, _ in added]
+            fresh = self._story_alerts_first(conn, added, story_of, now)
+            self._enqueue(conn, once_per_story(added, story_of, fresh), now)
+        return [Added(item_id, item.dedupe_key, story_of.get(item_id)) for item_id, item in added]
 
 
 def open_store(url: str) -> Store:

@@ -1,7 +1,7 @@
 """Which story a new item joins: an LSH index over the last 72 hours' signatures.
 
 The decision (:meth:`StoryIndex.match`): among the stored items of the window whose
-signatures share an LSH band with the new one (datasketch's ``MinHashLSH``), take the one
+signatures share an LSH band with the new one (:class:`stories.bands.BandTable`), take the one
 with the highest *score* = estimated Jaccard similarity − ``age_penalty`` × its age in
 days; if that score reaches the threshold the new item joins that item's story, else it
 starts a new one.  The age penalty exists because a copy arrives within hours, while two
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from datasketch import LeanMinHash, MinHashLSH
 
-from stories.signature import MINHASH_SCHEME, Params, Signature
+from stories.bands import BandTable
+from stories.signature import Params, Signature
 
 _DAY = timedelta(days=1).total_seconds()
 _START_ROWS = 1024
@@ -47,7 +47,7 @@ class StoryIndex:
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
         p = self.params
-        self._lsh = MinHashLSH(num_perm=p.num_perm, params=(p.bands, p.rows))
+        self._lsh = BandTable(p.bands, p.rows)
         self._row: dict[Hashable, int] = {}  # item id -> its row
         self._values = np.zeros((_START_ROWS, p.num_perm), dtype=np.uint32)
         self._seen = np.zeros(_START_ROWS)  # POSIX seconds the item was first seen
@@ -90,8 +90,8 @@ class StoryIndex:
             return
         while len(self._row) >= self.params.max_items:
             self._drop_oldest()
-        self._lsh.insert(item_id, self._lean(signature), check_duplication=False)
         row = self._take_row()
+        self._lsh.insert(row, signature.values)
         self._values[row] = signature.values
         self._seen[row] = seen_at.timestamp()
         self._story[row], self._item[row] = story_id, item_id
@@ -111,7 +111,7 @@ class StoryIndex:
         row = self._row.pop(item_id, None)
         if row is None:
             return 0
-        self._lsh.remove(item_id)
+        self._lsh.remove(row)
         self._story[row] = self._item[row] = None
         self._free.append(row)
         return 1
@@ -122,8 +122,7 @@ class StoryIndex:
         """(rows, similarities, scores) of the LSH candidates still in the window."""
         if signature.empty or not self._row:
             return np.empty(0, int), np.empty(0), np.empty(0)
-        found = self._lsh.query(self._lean(signature))
-        rows = np.fromiter((self._row[k] for k in found), dtype=np.intp, count=len(found))
+        rows = self._lsh.query(signature.values)
         ages = np.maximum(at.timestamp() - self._seen[rows], 0.0)  # seconds
         # an item added out of time order may outlive the window until expire reaches it
         live = ages <= self.params.window.total_seconds()
@@ -144,8 +143,3 @@ class StoryIndex:
             self._item += [None] * size
             self._free = list(range(2 * size - 1, size - 1, -1))
         return self._free.pop()
-
-    def _lean(self, signature: Signature) -> LeanMinHash:
-        return LeanMinHash(
-            seed=self.params.seed, hashvalues=signature.values, scheme=MINHASH_SCHEME
-        )

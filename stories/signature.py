@@ -1,4 +1,4 @@
-"""MinHash signatures of items (datasketch's MinHash; its only home besides the index).
+"""MinHash signatures of items (datasketch's MinHash, its only home).
 
 A :class:`Signature` is ``num_perm`` 32-bit minimum hash values of an item's shingles
 (:func:`stories.text.features`).  Two signatures agree in a position with probability

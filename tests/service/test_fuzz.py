@@ -8,9 +8,9 @@ example counts (about 25 s each here) and a subprocess timeout:
 2. the document as strict as the server: schema-valid requests accepted (main's
    hand-written document failed this at once: it allowed ``{}`` as an item), for the
    operations whose answer depends only on the
-   request.  Two depend on more than any schema can state, and are left out of this run
-   only: ``POST /v1/feeds`` (the URL's host must resolve, to public addresses) and
-   ``GET /v1/items`` (a cursor must be one this service gave out).
+   request.  Three depend on more than any schema can state, and are left out of this run
+   only: ``POST /v1/feeds`` (the URL's host must resolve, to public addresses),
+   ``GET /v1/items`` and ``GET /v1/stories`` (a cursor must be one this service gave out).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from service_testkit import KEY, Gunicorn
 
-from store import FeedUpdate, NewItem, open_store
+from store import FeedUpdate, Grouping, NewItem, NewSurge, open_store
 
 pytestmark = pytest.mark.slow
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
@@ -57,10 +57,12 @@ def _stock(data_dir: Path) -> None:
             ["attack"],
             scores,
             "test",
+            grouping=Grouping(f"story{n % 3}", bytes(512), "test-scheme"),
         )
         for n in range(8)
     ]
-    store.record_fetch(feed.id, "test", update, items)
+    store.record_fetch(feed.id, "test", update, items)  # three stories
+    store.record_surges([NewSurge("attack", now.replace(minute=0, second=0), 9, 1.2, 1e-5)], now)
     store.close()
 
 
@@ -116,4 +118,6 @@ def test_what_the_document_allows_is_accepted(live: Gunicorn, tmp_path: Path) ->
         "addFeed",
         "--exclude-operation-id",
         "listItems",
+        "--exclude-operation-id",
+        "listStories",
     )
