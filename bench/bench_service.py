@@ -13,14 +13,16 @@ alternate over all servers, so a change in the machine's load weighs on each ali
 
 * req/s, p50/p99 and worker CPU per request of ``POST /v1/classify`` with one RSS item, and
   the empty endpoint's (the ratio of the two);
-* items/s of batches of 100 RSS items, with evidence and with ``?explain=false``;
+* items/s of batches of 100 RSS items, with evidence and with ``?explain=false``, in as
+  many alternated rounds as the single items (medians; each run is in the JSON);
 * the slow-client table: normal requests (20 a second) while 0/16/64/256 connections
   trickle header lines or a body (60 s a row by default): answered, failed, p50/p99;
 * microseconds per classify request in process (Flask, no HTTP), with the real model and
   with a stub that returns the real model's results at no cost: the service's own share;
 * with ``--mlserver``: MLServer (and mlserver-sklearn, installed by this script into
   ``bench/.mlserver-venv``) serving the same pipeline's predict_proba, single items and
-  batches of 100, against wiretag's items/s with evidence;
+  batches of 100, running alongside and measured in the same alternated rounds, against
+  wiretag's items/s with evidence;
 * with ``--stub``: single items on wiretag with a stub model (the real model's answer at
   no cost) against the empty endpoint, so the service's own share of the ratio shows;
 * memory per worker, and an optional long load (``--load-seconds``).
@@ -99,10 +101,10 @@ def stub_app() -> Any:
     class Stub:
         version, sha256 = real.version, real.sha256
 
-        def classify(self, items: Any, explain: bool = True) -> Any:
+        def classify(self, items: Any, explain: bool = True, **options: Any) -> Any:
             key = (len(items), explain)
             if key not in cached:
-                cached[key] = real.classify(items, explain=explain)
+                cached[key] = real.classify(items, explain=explain, **options)
             return cached[key]
 
     state.models.current = Stub()
@@ -541,10 +543,10 @@ class Stub:
     # answers with results the real model computed once: what is left is the service's cost
     def __init__(self, model):
         self.model, self.version, self.sha256, self.cached = model, model.version, model.sha256, {}
-    def classify(self, items, explain=True):
+    def classify(self, items, explain=True, **options):
         key = (len(items), explain)
         if key not in self.cached:
-            self.cached[key] = self.model.classify(items, explain=explain)
+            self.cached[key] = self.model.classify(items, explain=explain, **options)
         return self.cached[key]
 
 def per_request(path, body, rounds):
@@ -747,10 +749,13 @@ def _bodies() -> tuple[bytes, bytes]:
     return one, batch
 
 
-def throughput(args: argparse.Namespace, pairs: dict[str, tuple[Server, Server]]) -> dict[str, Any]:
+def throughput(
+    args: argparse.Namespace, pairs: dict[str, tuple[Server, Server]], infer: str | None = None
+) -> tuple[dict[str, Any], dict[str, list[Load]]]:
     """For each (wiretag, empty endpoint) pair: single items against the empty endpoint, then
-    batches of 100 with and without evidence; every run alternates over the pairs, so a
-    change in the machine's load weighs on all of them alike."""
+    batches of 100 with and without evidence, each in ``args.rounds`` rounds; every round
+    alternates over the pairs (and MLServer's ``infer`` URL, if given), so a change in the
+    machine's load weighs on all of them alike. Also MLServer's runs, single and batch."""
     one, batch = _bodies()
     c, secs, t = args.connections, args.seconds, args.wrk_threads
     for wt, empty in pairs.values():
@@ -759,6 +764,9 @@ def throughput(args: argparse.Namespace, pairs: dict[str, tuple[Server, Server]]
         check_answer(empty, one, 0)
         run_load(wt.url + "/v1/classify", one, c, min(secs, 3), t)  # warm up
         run_load(empty.url + "/v1/classify", one, c, min(secs, 3), t)
+    theirs: dict[str, list[Load]] = {"single": [], "batch": []}
+    if infer:
+        run_load(infer, mlserver_body(1), c, min(secs, 3), t)
     rounds: dict[str, list[tuple[Load, Load]]] = {tag: [] for tag in pairs}
     for _ in range(args.rounds):
         for tag, (wt, empty) in pairs.items():
@@ -768,26 +776,37 @@ def throughput(args: argparse.Namespace, pairs: dict[str, tuple[Server, Server]]
                     timed_load(wt, wt.url + "/v1/classify", one, c, secs, t),
                 )
             )
+        if infer:
+            theirs["single"].append(run_load(infer, mlserver_body(1), c, secs, t))
     found: dict[str, Any] = {tag: summarise_rounds(rounds[tag]) for tag in pairs}
-    for case, query in (("evidence", ""), ("no_evidence", "?explain=false")):
-        for tag, (wt, _) in pairs.items():
-            load = timed_load(wt, wt.url + "/v1/classify" + query, batch, c, secs, t)
-            found[tag].setdefault("batch_100", {})[case] = batch_figures(load)
+    cases = (("evidence", ""), ("no_evidence", "?explain=false"))
+    batches: dict[tuple[str, str], list[Load]] = {
+        (tag, case): [] for tag in pairs for case, _ in cases
+    }
+    for _ in range(args.rounds):
+        for case, query in cases:
+            for tag, (wt, _) in pairs.items():
+                url = wt.url + "/v1/classify" + query
+                batches[tag, case].append(timed_load(wt, url, batch, c, secs, t))
+        if infer:
+            theirs["batch"].append(run_load(infer, mlserver_body(100), c, secs, t))
+    for (tag, case), loads in batches.items():
+        found[tag].setdefault("batch_100", {})[case] = batch_figures(loads)
     for tag, (wt, empty) in pairs.items():
         found[tag]["memory"] = {"wiretag": memory(wt), "empty": memory(empty)}
-    return found
+    return found, theirs
 
 
-def batch_figures(load: Load) -> dict[str, Any]:
-    """items/s and latency of a batch-of-100 run."""
+def batch_figures(loads: list[Load]) -> dict[str, Any]:
+    """items/s and latency of batch-of-100 runs: medians over the rounds, and each run."""
+    cpu = [x.server_cpu_us / 100 for x in loads if x.server_cpu_us is not None]
     return {
-        "items_per_s": round(load.rps * 100),
-        "rps": round(load.rps, 1),
-        "p99_ms": round(load.p99_ms, 1),
-        "worker_cpu_us_per_item": None
-        if load.server_cpu_us is None
-        else round(load.server_cpu_us / 100, 1),
-        "errors": load.errors,
+        "items_per_s": round(statistics.median(x.rps for x in loads) * 100),
+        "rps": round(statistics.median(x.rps for x in loads), 1),
+        "p99_ms": round(statistics.median(x.p99_ms for x in loads), 1),
+        "worker_cpu_us_per_item": round(statistics.median(cpu), 1) if cpu else None,
+        "errors": sum(x.errors for x in loads),
+        "runs_items_per_s": [round(x.rps * 100) for x in loads],
     }
 
 
@@ -849,31 +868,23 @@ def slow_and_long(args: argparse.Namespace, wt: Server) -> dict[str, Any]:
     return found
 
 
-def compare_mlserver(
-    args: argparse.Namespace, log_dir: Path, wiretag: dict[str, Any]
-) -> dict[str, Any]:
-    """items/s of MLServer serving predict_proba, single items and batches of 100, against
-    wiretag's with evidence (same connections and length)."""
-    python = mlserver_install()
-    if isinstance(python, str):
-        return {"installed": False, "error": python}
-    c, secs, t = args.connections, args.seconds, args.wrk_threads
-    with mlserver(python, log_dir) as url:
-        infer = url + "/v2/models/wiretag/infer"
-        run_load(infer, mlserver_body(1), c, min(secs, 3), t)
-        single = run_load(infer, mlserver_body(1), c, secs, t)
-        batch = run_load(infer, mlserver_body(100), c, secs, t)
+def compare_mlserver(theirs: dict[str, list[Load]], wiretag: dict[str, Any]) -> dict[str, Any]:
+    """items/s of MLServer serving predict_proba, single items and batches of 100 (medians of
+    the runs alternated with wiretag's), against wiretag's with evidence."""
+    single = statistics.median(x.rps for x in theirs["single"])
+    batch = statistics.median(x.rps for x in theirs["batch"]) * 100
     ours_single = wiretag["single_item"]["wiretag_rps"]
     ours_batch = wiretag["batch_100"]["evidence"]["items_per_s"]
     return {
         "installed": True,
-        "single_items_per_s": round(single.rps, 1),
-        "single_p99_ms": round(single.p99_ms, 2),
-        "batch100_items_per_s": round(batch.rps * 100),
-        "errors": single.errors + batch.errors,
-        "wiretag_over_mlserver_single": round(ours_single / single.rps, 2) if single.rps else None,
-        "wiretag_over_mlserver_batch100_with_evidence": round(ours_batch / (batch.rps * 100), 2)
-        if batch.rps
+        "single_items_per_s": round(single, 1),
+        "single_p99_ms": round(statistics.median(x.p99_ms for x in theirs["single"]), 2),
+        "batch100_items_per_s": round(batch),
+        "runs_batch100_items_per_s": [round(x.rps * 100) for x in theirs["batch"]],
+        "errors": sum(x.errors for x in theirs["single"] + theirs["batch"]),
+        "wiretag_over_mlserver_single": round(ours_single / single, 2) if single else None,
+        "wiretag_over_mlserver_batch100_with_evidence": round(ours_batch / batch, 2)
+        if batch
         else None,
     }
 
@@ -898,16 +909,24 @@ def measure(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
                 serve(f"{tag}-empty", "bench_service:empty_app()", env, log_dir, extra, root)
             )
             pairs[tag] = (wt, empty)
-        for tag, found in throughput(args, pairs).items():
+        infer = None
+        if args.mlserver:  # running alongside, measured in the same alternated rounds
+            python = mlserver_install()
+            if isinstance(python, str):
+                report["mlserver"] = {"installed": False, "error": python}
+            else:
+                infer = stack.enter_context(mlserver(python, log_dir)) + "/v2/models/wiretag/infer"
+        figures, theirs = throughput(args, pairs, infer)
+        for tag, found in figures.items():
             report[tag] = {"root": str(roots[tag])} | found
+        if infer:
+            report["mlserver"] = compare_mlserver(theirs, report["after"])
         if args.stub:
             env = _env(args, log_dir / "after")
             with serve("after-stub", "bench_service:stub_app()", env, log_dir, extra) as stub:
                 report["after"]["stub_model"] = stub_against_empty(args, stub, pairs["after"][1])
         for tag, (wt, _) in pairs.items():
             report[tag] |= slow_and_long(args, wt)
-    if args.mlserver:
-        report["mlserver"] = compare_mlserver(args, log_dir, report["after"])
     report["machine"] = {
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],

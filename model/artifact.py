@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from itertools import compress, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -62,29 +62,45 @@ class Model:
         self.version: str = str(card.get("version", sha256[:12]))
         self._scorer = Scorer(pipeline)
         self._cutoffs = np.array([self.thresholds[label] for label in self.labels])
+        # label j passed <-> bit j set; every combination's label list, by its bits
+        self._bits = 1 << np.arange(len(self.labels))
+        self._chosen = [
+            tuple(label for j, label in enumerate(self.labels) if code >> j & 1)
+            for code in range(1 << len(self.labels))
+        ]
 
-    def classify(self, items: Sequence[Item], explain: bool = True) -> list[Result]:
-        """Labels, every label's score and (if asked) evidence, per item, in order."""
+    def classify(
+        self, items: Sequence[Item], explain: bool = True, places: int | None = None
+    ) -> list[Result]:
+        """Labels, every label's score and (if asked) evidence, per item, in order.
+
+        With ``places``, scores are rounded to that many decimal places (a batch's in one
+        numpy call; labels are still chosen on the unrounded scores): what an answer shows.
+        """
         documents = list(map(compose, [i.title for i in items], [i.text for i in items]))
         if len(documents) <= LEAN_BATCH_MAX:
             scored = [self._scorer.one(d, explain, EVIDENCE_TERMS) for d in documents]
             return [
-                self._result(item, s.scores, s.evidence, explain)
+                self._result(item, s.scores, s.evidence, explain, places)
                 for item, s in zip(items, scored, strict=True)
             ]
-        return self._results(items, *self._scorer.arrays(documents, explain, EVIDENCE_TERMS))
+        probabilities, evidence = self._scorer.arrays(documents, explain, EVIDENCE_TERMS)
+        return self._results(items, probabilities, evidence, places)
 
     def _results(
         self,
         items: Sequence[Item],
         probabilities: np.ndarray,
         evidence: Sequence[Sequence[list[tuple[str, float]]]] | None,
+        places: int | None = None,
     ) -> list[Result]:
         """A batch's results, built with C-level maps (they cost more than the scoring)."""
         labels = self.labels
-        passes = (probabilities >= self._cutoffs).tolist()
-        chosen = [list(compress(labels, row)) for row in passes]
-        scores = list(map(dict, map(zip, repeat(labels), probabilities.tolist())))
+        # each item's labels by the bits of the thresholds it passes: one lookup an item
+        passed = ((probabilities >= self._cutoffs) @ self._bits).tolist()
+        chosen = list(map(list, map(self._chosen.__getitem__, passed)))
+        shown_scores = probabilities if places is None else probabilities.round(places)
+        scores = list(map(dict, map(zip, repeat(labels), shown_scores.tolist())))
         if evidence is None:
             shown: Iterable[dict[str, list[tuple[str, float]]]] = [{} for _ in items]
         else:
@@ -112,9 +128,12 @@ class Model:
         scores: list[float],
         evidence: Sequence[list[tuple[str, float]]],
         explain: bool,
+        places: int | None = None,
     ) -> Result:
         by_label = dict(zip(self.labels, scores, strict=True))
         chosen = [label for label in self.labels if by_label[label] >= self.thresholds[label]]
+        if places is not None:
+            by_label = dict(zip(self.labels, map(round, scores, repeat(places)), strict=True))
         shown = dict(zip(self.labels, evidence, strict=True)) if explain else {}
         return Result(item.id, chosen, by_label, shown)
 

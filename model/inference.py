@@ -145,6 +145,7 @@ _MANY_RUNS = 64  # a text with more runs than this learns its unseen runs in bul
 _MARK = "\x1e"
 _MARK_RUN = _MARK.encode("ascii")
 _MARK_ID = -2
+_NEW_ID = -3  # a run not looked up yet
 _BULK_RUNS = _ASCII_RUNS[:0x1E] + _MARK_RUN + _ASCII_RUNS[0x1F:]
 
 
@@ -373,14 +374,17 @@ class Featurizer:
             joined = joined.lower()
         runs = joined.encode("ascii").translate(_BULK_RUNS).split()
         self._runs[_MARK_RUN] = _MARK_ID
-        found = list(map(self._runs.get, runs))  # no learning yet: None for a new run
-        if None in found:
-            new = set(compress(runs, map(operator.is_, found, repeat(None))))
+        # no learning yet: _NEW_ID for a new run, found by numpy (``None in found`` compares
+        # every int with None, which cost more than the lookups)
+        found = list(map(self._runs.get, runs, repeat(_NEW_ID)))
+        ids = np.fromiter(found, dtype=np.int64, count=len(found))
+        if (ids == _NEW_ID).any():
+            new = set(compress(runs, (ids == _NEW_ID).tolist()))
             self._learn_runs(list(new))
             # a run the bounded cache let go is worked out again (the marker included)
             self._runs[_MARK_RUN] = _MARK_ID
             found = list(map(self._runs.__getitem__, runs))
-        ids = np.fromiter(found, dtype=np.int64, count=len(found))
+            ids = np.fromiter(found, dtype=np.int64, count=len(found))
         row = np.cumsum(ids == _MARK_ID)
         keep = ids >= 0
         return ids[keep], row[keep]
@@ -390,12 +394,23 @@ def _evidence_order(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The order of the contributions by group, largest value first, equal values kept in
     the order they come in (by term id, as the batch's entries are).
 
-    Two stable sorts: by value, then by group, whose small integers (a batch of up to
-    16,384 items has under 65,536 groups) numpy sorts by radix, in linear time.
+    By value with numpy's quicksort (a stable sort of floats costs 2-3 times more), equal
+    values then put back in arrival order with one sort of distinct integer keys (only
+    when there are any), then a stable sort by group, whose small integers (a batch of up
+    to 16,384 items has under 65,536 groups) numpy sorts by radix, in linear time.
     """
-    by_value = np.argsort(-values, kind="stable")
+    n = len(values)
+    by_value = np.argsort(-values)  # introsort: equal values in no particular order
+    if n > 1:
+        ordered = values[by_value]
+        starts = np.empty(n, dtype=bool)
+        starts[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+        if not starts.all():
+            # (run of equal values, arrival) packed in one int64 each, all distinct
+            by_value = np.sort((np.cumsum(starts) - 1) * n + by_value) % n
     grouped = group[by_value]
-    if len(grouped) and int(grouped.max()) < 2**16:
+    if n and int(grouped.max()) < 2**16:
         grouped = grouped.astype(np.uint16)
     return by_value[np.argsort(grouped, kind="stable")]
 
@@ -493,30 +508,31 @@ class Scorer:
 
     def one(self, document: str, explain: bool = True, k: int = 5) -> Scored:
         """Scores (and evidence) for one document without a sparse matrix: the fast path
-        for one short item."""
-        rows, n_labels = self._rows, self.n_labels
-        sums = [0.0] * n_labels
-        squares = 0.0
-        hits = []
-        sublinear = self.featurizer.sublinear
-        for feature, count in self.featurizer.counts(document).items():
-            row = rows[feature]
-            tf = 1.0 + math.log(count) if sublinear else float(count)
-            squares += (tf * row[0]) ** 2
-            for j in range(n_labels):
-                sums[j] += tf * row[j + 1]
-            if explain:
-                hits.append((feature, tf, row))
-        norm = math.sqrt(squares) or 1.0
+        for one short item, in C-level maps over its features' rows (per request, numpy's
+        call overhead on arrays this small costs more than the arithmetic)."""
+        found = self.featurizer.counts(document)
+        features = list(found)
+        if self.featurizer.sublinear:
+            tfs = [1.0 + math.log(c) for c in found.values()]
+        else:
+            tfs = list(map(float, found.values()))
+        # columns of the features' rows: idf, then idf * coefficient per label
+        columns = list(zip(*map(self._rows.__getitem__, features), strict=True)) or [()] * (
+            1 + self.n_labels
+        )
+        tfidf = list(map(operator.mul, tfs, columns[0]))
+        norm = math.sqrt(sum(map(operator.mul, tfidf, tfidf))) or 1.0
+        weighted = [list(map(operator.mul, tfs, column)) for column in columns[1:]]
         scores = [
-            calibrate(b + s / norm)
-            for calibrate, b, s in zip(self._calibrate_one, self._intercept, sums, strict=True)
+            calibrate(b + sum(w) / norm)
+            for calibrate, b, w in zip(self._calibrate_one, self._intercept, weighted, strict=True)
         ]
-        evidence: list[list[tuple[str, float]]] = [[] for _ in range(n_labels)]
-        if explain:
-            names = self.featurizer.names
-            for j in range(n_labels):
-                # rank on -(tf * idf * w): the batch path's order, ties by term id
-                ranked = sorted((-tf * row[j + 1], f) for f, tf, row in hits if row[j + 1] > 0)
-                evidence[j] = [(names[f], round(-c / norm, 4)) for c, f in ranked[:k]]
+        if not explain:
+            return Scored(scores, [[] for _ in weighted])
+        names = self.featurizer.names
+        evidence = []
+        for w in weighted:
+            # rank on -(tf * idf * w): the batch path's order, ties by term id
+            ranked = sorted(zip(map(operator.neg, w), features, strict=True))[:k]
+            evidence.append([(names[f], round(-c / norm, 4)) for c, f in ranked if c < 0])
         return Scored(scores, evidence)

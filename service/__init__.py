@@ -11,7 +11,6 @@ while the store is down (``/readyz`` says so).
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from flask import Flask, Response, g, request
 from model import Model
 from service import api, errors, openapi, ops, web
 from service.errors import ServiceError, UnsafeExposure
+from service.fastpath import FastClassify, request_id
 from service.metrics import Metrics
 from service.security import check_exposure, require_key
 from service.state import ModelSlot, ReloadOutcome, State, StoreSlot
@@ -36,8 +36,6 @@ __all__ = [
     "create_app",
     "reload_model",
 ]
-
-REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def _settings(config: Settings | Mapping[str, Any] | None) -> Settings:
@@ -76,6 +74,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
     web.init_app(app, settings)
+    # plain classify requests are answered before Flask's machinery (service.fastpath)
+    app.wsgi_app = FastClassify(app.wsgi_app, state)  # type: ignore[method-assign]
     return app
 
 
@@ -97,8 +97,7 @@ def _install_hooks(app: Flask, state: State) -> None:
     def begin() -> None:
         req, ctx = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
         ctx.started = time.perf_counter()
-        given = req.headers.get("X-Request-ID")
-        ctx.request_id = given if given and REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+        ctx.request_id = request_id(req.headers.get("X-Request-ID"))
         if keys and req.path.startswith("/v1/"):
             require_key(req.headers.get("Authorization"), keys)
 

@@ -7,7 +7,6 @@ from itertools import chain
 from typing import Any, TypeVar
 
 import msgspec
-import numpy as np
 from flask import Blueprint, Request, Response, current_app, request
 
 from common.clock import utcnow
@@ -109,49 +108,52 @@ def model_ref(m: Model) -> schema.ModelRef:
     return schema.ModelRef(version=m.version, sha256=m.sha256)
 
 
-def _results(results: list[Result], truncated: list[bool], explain: bool) -> list[schema.Result]:
-    """The answer's results, every score and evidence weight rounded to 4 places.
+PLACES = 4  # scores as answered; evidence weights come from the model rounded already
 
-    Rounded in one numpy call for the whole request: ``round()`` on each of an item's 24
-    numbers cost more than everything else the service does per item.
-    """
-    numbers = [x for r in results for x in r.scores.values()]
+
+def _results(results: list[Result], truncated: list[bool], explain: bool) -> list[schema.Result]:
+    """The answer's results, straight from the model's: scores rounded by the model when
+    asked for ``PLACES`` (a batch's in one numpy call), evidence as the model gives it
+    ([term, weight] pairs, weights rounded once in the model), nothing rebuilt per term."""
     if explain:
-        numbers += [w for r in results for terms in r.evidence.values() for _, w in terms]
-    take = iter(np.round(np.array(numbers), 4).tolist()).__next__  # scores, then weights
-    rounded_scores = [{label: take() for label in r.scores} for r in results]
-    found = []
-    for result, cut, rounded in zip(results, truncated, rounded_scores, strict=True):
-        if not explain:
-            found.append(
-                schema.Result(id=result.id, labels=result.labels, scores=rounded, truncated=cut)
-            )
-            continue
-        evidence = {
-            label: [(term, take()) for term, _ in terms] for label, terms in result.evidence.items()
-        }
-        found.append(
+        return [
             schema.Result(
-                id=result.id, labels=result.labels, scores=rounded, evidence=evidence, truncated=cut
+                id=r.id, labels=r.labels, scores=r.scores, evidence=r.evidence, truncated=cut
             )
-        )
-    return found
+            for r, cut in zip(results, truncated, strict=True)
+        ]
+    return [
+        schema.Result(id=r.id, labels=r.labels, scores=r.scores, truncated=cut)
+        for r, cut in zip(results, truncated, strict=True)
+    ]
+
+
+def classify_json(s: State, raw: bytes, explain: bool) -> bytes:
+    """The classify answer for a body, encoded: checked (400/413/422 as
+    :class:`~service.errors.ApiError`), classified by one model (even if a reload lands),
+    counted in the metrics, one encoder call."""
+    checked = parse_classify(
+        raw, max_items=s.settings.max_items, max_text_chars=s.settings.max_text_chars
+    )
+    current = s.models.current
+    results = current.classify(checked.items, explain=explain, places=PLACES)
+    found = _results(results, checked.truncated, explain)
+    body = _encode(schema.ClassifyAnswer(model=model_ref(current), results=found))
+    s.metrics.observe_results(results, sum(checked.truncated))
+    return body
 
 
 @bp.post("/v1/classify")
 def classify() -> Response:
-    """Labels, scores and (unless ``?explain=false``) evidence for one item or a batch."""
+    """Labels, scores and (unless ``?explain=false``) evidence for one item or a batch.
+
+    Plain requests are answered by :mod:`service.fastpath` before Flask sees them; this
+    view answers the rest (and every error), with the same :func:`classify_json`.
+    """
     s, req = state(), request._get_current_object()  # type: ignore[attr-defined]
     wanted = parse_explain(req.args)
     raw = read_body(req, s.settings.max_body_bytes)
-    checked = parse_classify(
-        raw, max_items=s.settings.max_items, max_text_chars=s.settings.max_text_chars
-    )
-    current = s.models.current  # one model for the whole request, even if a reload lands
-    results = current.classify(checked.items, explain=wanted)
-    s.metrics.observe_results(results, sum(checked.truncated))
-    found = _results(results, checked.truncated, wanted)
-    return answer(schema.ClassifyAnswer(model=model_ref(current), results=found))
+    return Response(classify_json(s, raw, wanted), 200, mimetype="application/json")
 
 
 @bp.get("/v1/model")

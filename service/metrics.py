@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import os
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 from prometheus_client import (
@@ -105,7 +106,10 @@ class Metrics:
         self.items.inc(len(results))
         if truncated:
             self.truncated.inc(truncated)
-        counts = collections.Counter(label for result in results for label in result.labels)
+        if len(results) == 1:  # one item (most requests): its labels, no counting
+            counts: dict[str, int] = dict.fromkeys(results[0].labels, 1)
+        else:
+            counts = collections.Counter(chain.from_iterable(r.labels for r in results))
         for label, count in counts.items():  # one shared-memory write per label, not per item
             child = self._label_children.get(label)
             if child is None:

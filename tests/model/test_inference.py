@@ -185,6 +185,16 @@ def test_classify_keeps_order_ids_and_all_scores(tiny_model_dir: Path) -> None:
     assert loaded.classify(items, explain=False)[0].evidence == {}
 
 
+def test_places_rounds_the_scores_and_nothing_else(tiny_model_dir: Path) -> None:
+    loaded = model.load(tiny_model_dir)
+    items = [Item(str(i), t, x) for i, (t, x) in enumerate(TEXTS * 3)]
+    for batch in (items[:2], items):  # the lean path and the batch path
+        plain, shown = loaded.classify(batch), loaded.classify(batch, places=4)
+        for p, s in zip(plain, shown, strict=True):
+            assert s.scores == {k: float(np.round(v, 4)) for k, v in p.scores.items()}
+            assert (s.id, s.labels, s.evidence) == (p.id, p.labels, p.evidence)
+
+
 def test_evidence_order_is_by_group_then_value_then_term() -> None:
     # many ties on purpose: equal values inside a group must come out by term id; the
     # contributions arrive as the batch's entries do, by term within each group
@@ -195,10 +205,10 @@ def test_evidence_order_is_by_group_then_value_then_term() -> None:
         terms = rng.permutation(40_000)[:n]
         arrival = np.lexsort((terms, group))
         group, terms = group[arrival], terms[arrival]
-        values = rng.integers(1, 6, n) / 4.0
-        np.testing.assert_array_equal(
-            _evidence_order(group, values), np.lexsort((terms, -values, group))
-        )
+        for values in (rng.integers(1, 6, n) / 4.0, rng.random(n)):  # ties, and none
+            np.testing.assert_array_equal(
+                _evidence_order(group, values), np.lexsort((terms, -values, group))
+            )
 
 
 def test_batch_evidence_of_an_item_without_known_words(tiny_model_dir: Path) -> None:
