@@ -14,7 +14,7 @@ import statistics
 import sys
 from pathlib import Path
 
-PACKAGES = ("common", "settings", "model", "training", "service", "poller", "store")
+PACKAGES = ("common", "settings", "model", "training", "service", "poller", "store", "stories")
 
 
 def function_lengths(source: str) -> list[int]:
@@ -52,6 +52,9 @@ def row(name: str, sources: dict[str, str]) -> str:
 
 def main() -> int:
     """Print the table for the checkout given (default: this one)."""
+    if any(arg in ("-h", "--help") for arg in sys.argv[1:]):
+        print(__doc__)
+        return 0
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
     every: dict[str, str] = {}
     print(f"{'package':<9} {'defs':>5} {'median':>7} {'p90':>6} {'lines':>6}  largest module")
