@@ -39,6 +39,7 @@ from service.validation import (
 )
 from store import (
     Correction,
+    Feed,
     FeedExists,
     ItemFilter,
     Store,
@@ -243,13 +244,19 @@ def add_feed() -> Response:
     return response
 
 
+def _feed_or_404(feed_id: int, call: Callable[[Store], Feed | None]) -> Feed:
+    """The feed ``call`` returns, or 404 ``feed_not_found`` (ids past MAX_ID never exist)."""
+    feed = _store_call(call) if feed_id <= MAX_ID else None
+    if feed is None:
+        raise NotFound(f"no feed with id {feed_id}", code="feed_not_found")
+    return feed
+
+
 @bp.get("/v1/feeds/<int:feed_id>")
 def get_feed(feed_id: int) -> Response:
     """One feed's record."""
     parse_query(request.args, schema.NoQuery)
-    feed = _store_call(lambda st: st.get_feed(feed_id)) if feed_id <= schema.MAX_ID else None
-    if feed is None:
-        raise NotFound(f"no feed with id {feed_id}", code="feed_not_found")
+    feed = _feed_or_404(feed_id, lambda st: st.get_feed(feed_id))
     return answer(schema.FeedAnswer(feed=shaped(schema.Feed, feed)))
 
 
@@ -257,7 +264,7 @@ def get_feed(feed_id: int) -> Response:
 def remove_feed(feed_id: int) -> Response:
     """Unsubscribe from a feed (its stored items go with it): 204, or 404."""
     parse_query(request.args, schema.NoQuery)
-    removed = 1 <= feed_id <= schema.MAX_ID and _store_call(lambda st: st.remove_feed(feed_id))
+    removed = 1 <= feed_id <= MAX_ID and _store_call(lambda st: st.remove_feed(feed_id))
     if not removed:
         raise NotFound(f"no feed with id {feed_id}", code="feed_not_found")
     return Response(status=204)
@@ -269,9 +276,7 @@ def change_feed(feed_id: int) -> Response:
     s = state()
     parse_query(request.args, schema.NoQuery)
     changes = parse_feed_patch(read_body(request, s.settings.max_body_bytes))
-    feed = _store_call(lambda st: st.change_feed(feed_id, changes)) if feed_id <= MAX_ID else None
-    if feed is None:
-        raise NotFound(f"no feed with id {feed_id}", code="feed_not_found")
+    feed = _feed_or_404(feed_id, lambda st: st.change_feed(feed_id, changes))
     return answer(schema.FeedAnswer(feed=shaped(schema.Feed, feed)))
 
 
@@ -279,9 +284,7 @@ def change_feed(feed_id: int) -> Response:
 def refresh_feed(feed_id: int) -> Response:
     """Make a feed due now: the poller checks it at its next tick (202); 409 if paused."""
     parse_query(request.args, schema.NoQuery)
-    feed = _store_call(lambda st: st.refresh_feed(feed_id)) if feed_id <= MAX_ID else None
-    if feed is None:
-        raise NotFound(f"no feed with id {feed_id}", code="feed_not_found")
+    feed = _feed_or_404(feed_id, lambda st: st.refresh_feed(feed_id))
     if feed.paused_at is not None:
         raise Conflict(
             f"feed {feed_id} is paused; PATCH it with paused: false first", code="feed_paused"
