@@ -41,7 +41,15 @@ from sklearn.model_selection import StratifiedKFold
 from model import LABELS, compose
 from model.tokens import StemmingTokenizer
 from training import corpus as corpus_mod
-from training.fit import SEED, STOP_WORDS, TOKEN_PATTERN, best_threshold, label_matrix, strata
+from training.fit import (
+    SEED,
+    STOP_WORDS,
+    TOKEN_PATTERN,
+    best_threshold,
+    cross_fitted_predictions,
+    label_matrix,
+    strata,
+)
 from training.passages import passages
 
 SEEDS = (SEED, SEED + 1, SEED + 2)
@@ -466,20 +474,6 @@ def smoothed_threshold(y: np.ndarray, scores: np.ndarray) -> float:
     return float((ss[i] + ss[i + 1]) / 2) if i + 1 < len(ss) else float(ss[i])
 
 
-def cross_fitted_predictions(
-    y: np.ndarray, scores: np.ndarray, fold_of: np.ndarray, how: str = "best"
-) -> np.ndarray:
-    """0/1 predictions, each fold's thresholds tuned on the other folds' scores."""
-    tune = smoothed_threshold if how == "smoothed" else best_threshold
-    predicted = np.zeros(y.shape, dtype=int)
-    for k in np.unique(fold_of):
-        here, other = fold_of == k, fold_of != k
-        for j in range(y.shape[1]):
-            t = tune(y[other, j], scores[other, j])
-            predicted[here, j] = scores[here, j] >= t
-    return predicted
-
-
 def f1s(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Per-label F1."""
     return np.asarray(f1_score(y, predicted, average=None, zero_division=0))
@@ -520,7 +514,8 @@ def measure(texts: Texts, recipe: Recipe) -> dict[str, Any]:
     y = texts.y[: texts.n_real]
     started = time.perf_counter()
     runs = [out_of_fold(texts, recipe, seed) for seed in SEEDS]
-    predicted = [cross_fitted_predictions(y, s, f, recipe.thresholds) for s, f in runs]
+    tune = smoothed_threshold if recipe.thresholds == "smoothed" else best_threshold
+    predicted = [cross_fitted_predictions(y, s, f, tune) for s, f in runs]
     per_label = np.array([f1s(y, p) for p in predicted])
     macro = per_label.mean(axis=1)
     return {

@@ -248,6 +248,23 @@ def best_threshold(y: np.ndarray, scores: np.ndarray) -> float:
     return float(ss[i])
 
 
+def cross_fitted_predictions(
+    y: np.ndarray,
+    scores: np.ndarray,
+    fold_of: np.ndarray,
+    tune: Callable[[np.ndarray, np.ndarray], float] = best_threshold,
+) -> np.ndarray:
+    """0/1 predictions, each fold's thresholds tuned (by ``tune``) on the other folds' scores,
+    so that no item's own label sets its threshold."""
+    predicted = np.zeros(y.shape, dtype=int)
+    for k in np.unique(fold_of):
+        here, other = fold_of == k, fold_of != k
+        for j in range(y.shape[1]):
+            t = tune(y[other, j], scores[other, j])
+            predicted[here, j] = scores[here, j] >= t
+    return predicted
+
+
 def tune_thresholds(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """One threshold per label column."""
     return np.array([best_threshold(y[:, j], scores[:, j]) for j in range(y.shape[1])])

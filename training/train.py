@@ -30,7 +30,7 @@ from training.fit import (
     RememberingTokenizer,
     Selection,
     add_display_words,
-    best_threshold,
+    cross_fitted_predictions,
     decisions,
     fit_pipeline,
     label_matrix,
@@ -139,7 +139,9 @@ def learning_curve(data: Data, params: Params, folds: int, progress: Progress) -
         for r in range(REPEATS):
             for fraction in LEARNING_FRACTIONS:
                 z, fold_of = _fractional_oof(data, params, folds, SEED + r, fraction)
-                found[fraction].append(_cross_fitted_macro_f1(y, z, fold_of))
+                found[fraction].append(
+                    float(metrics(y, cross_fitted_predictions(y, z, fold_of))["macro_f1"])
+                )
                 for k in range(folds):
                     advance(f"assignment {r + 1}/{REPEATS}, {fraction:.0%} of items, fold {k + 1}")
     return {
@@ -182,16 +184,6 @@ def _subsample(
         n = max(1, round(fraction * len(members)))
         kept.append(rng.choice(members, size=n, replace=False))
     return np.sort(np.concatenate(kept))
-
-
-def _cross_fitted_macro_f1(y: np.ndarray, z: np.ndarray, fold_of: np.ndarray) -> float:
-    predicted = np.zeros(y.shape, dtype=int)
-    for k in np.unique(fold_of):
-        here, other = fold_of == k, fold_of != k
-        for j in range(y.shape[1]):
-            t = best_threshold(y[other, j], z[other, j])
-            predicted[here, j] = z[here, j] >= t
-    return float(metrics(y, predicted)["macro_f1"])
 
 
 def fit_final(data: Data, selection: Selection, progress: Progress) -> Pipeline:
