@@ -57,7 +57,9 @@ from xml.sax.saxutils import escape
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "kit"))  # scratch_schema, count_items
+sys.path.insert(0, str(REPO / "tests" / "poller"))  # the escaped-markup feed
 
+from poller_testkit import escaped_markup_feed  # noqa: E402
 from storekit import count_items, scratch_schema  # noqa: E402
 
 from model import load  # noqa: E402
@@ -222,25 +224,7 @@ def bench_store(
 
 # -- hostile feeds ----------------------------------------------------------------------
 
-ESCAPED_MARKUP = '&lt;p&gt;&lt;b&gt;word&lt;/b&gt; &lt;a href="/x"&gt;link&lt;/a&gt;&lt;/p&gt;'
 TARPIT_LINES, TARPIT_GAP = 45, 2.0
-
-
-def escaped_markup_feed(size: int, entries: int) -> bytes:
-    """RSS of about ``size`` bytes whose ``entries`` descriptions are escaped-markup blobs."""
-    head = "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>x</title>"
-    share = (size - len(head)) // entries
-    parts = [head]
-    for n in range(entries):
-        start = f"<item><guid>blob-{n}</guid><title>Blob {n}</title><description>"
-        end = "</description></item>"
-        parts += [
-            start,
-            ESCAPED_MARKUP * ((share - len(start) - len(end)) // len(ESCAPED_MARKUP)),
-            end,
-        ]
-    parts.append("</channel></rss>")
-    return "".join(parts).encode()
 
 
 class _Tarpit(socketserver.BaseRequestHandler):

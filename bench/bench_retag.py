@@ -13,7 +13,6 @@ scores and item_scores in one transaction).  Reports items/s and where the time 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
@@ -25,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "kit"))
 
+from bench_workspace import UNLABELLED, texts  # noqa: E402
 from storekit import scratch_schema  # noqa: E402
 
 import model  # noqa: E402
@@ -32,21 +32,8 @@ from common.labels import LABELS  # noqa: E402
 from poller.maintenance import retag  # noqa: E402
 from store import FeedUpdate, NewItem, Store, open_store  # noqa: E402
 
-UNLABELLED = REPO.parent / "shared" / "unlabelled" / "google_news_rss_2017.jsonl"
 FEEDS = 20
 CHUNK = 2000
-
-
-def texts(n: int) -> list[tuple[str, str]]:
-    """The first ``n`` (title, description) pairs, recycled if the file has fewer."""
-    out: list[tuple[str, str]] = []
-    with UNLABELLED.open(encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            out.append((row.get("title") or "", row.get("text") or ""))
-            if len(out) == n:
-                break
-    return [out[k % len(out)] for k in range(n)]
 
 
 def fill(store: Store, n: int) -> None:
@@ -54,7 +41,8 @@ def fill(store: Store, n: int) -> None:
     now = datetime.now(UTC)
     feeds = [store.add_feed(f"https://feeds.example/{f}.xml").id for f in range(FEEDS)]
     old = {label: 0.5 for label in LABELS}
-    pool = texts(n)
+    every = texts()
+    pool = [every[k % len(every)] for k in range(n)]
     for start in range(0, n, CHUNK):
         items = [
             NewItem(f"b{k}", None, t, s, now - timedelta(seconds=k), ["attack"], old, "bench-old")
