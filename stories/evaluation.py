@@ -69,11 +69,8 @@ class Scores:
 
 def sha256_of(path: Path) -> str:
     """The hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def load_pairs(pairs_file: Path, items_file: Path, sha256: str | None = None) -> list[LabelledPair]:
