@@ -46,6 +46,7 @@ from store import (
     StoredItem,
     StoreError,
     effective_labels,
+    latest_verdicts_of,
 )
 
 bp = Blueprint("api", __name__)
@@ -315,13 +316,10 @@ def get_item(item_id: int) -> Response:
     item, corrections = _store_call(read) if item_id <= MAX_ID else (None, [])
     if item is None:
         raise NotFound(f"no item with id {item_id}", code="item_not_found")
-    latest: dict[str, str] = {}
-    for correction in reversed(corrections):  # oldest first: later verdicts overwrite
-        latest[correction.label] = correction.verdict
     return answer(
         schema.ItemAnswer(
             item=shaped(schema.StoredItem, item),
-            effective_labels=effective_labels(item.labels, latest, LABELS),
+            effective_labels=effective_labels(item.labels, latest_verdicts_of(corrections), LABELS),
             corrections=[shaped(schema.Correction, c) for c in corrections],
         )
     )
