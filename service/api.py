@@ -234,8 +234,6 @@ def add_feed() -> Response:
         url = check_feed_url(new.url, allow_private=s.settings.allow_private_networks)
     except UnsafeURL as exc:
         raise Unprocessable(str(exc), code="unsafe_url", field="url") from None
-    except ValueError as exc:  # not even a URL (say, an unclosed IPv6 bracket)
-        raise Unprocessable(f"'url' is not a valid URL: {exc}", field="url") from None
     try:
         feed = _store_call(lambda st: st.add_feed(url, new.interval_minutes, new.title))
     except FeedExists:
