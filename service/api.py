@@ -41,7 +41,6 @@ from store import (
     Correction,
     Feed,
     FeedExists,
-    ItemFilter,
     Store,
     StoredItem,
     StoreError,
@@ -325,17 +324,10 @@ def get_item(item_id: int) -> Response:
 
 def _export(q: ItemsQuery, fmt: str) -> Response:
     """Every item that passes the filters, streamed as CSV or JSON lines."""
-    filters = ItemFilter(
-        labels=(q.label,) if q.label else (),
-        min_score=q.min_score,
-        since=q.since,
-        feed_id=q.feed_id,
-        collapse=q.collapse,
-    )
     limit = q.limit if q.limit_given else None
 
     def first(st: Store) -> tuple[Iterator[list[StoredItem]], list[StoredItem]]:
-        chunks = st.iter_items(filters, after=q.cursor, limit=limit)
+        chunks = st.iter_items(q.filters, after=q.cursor, limit=limit)
         return chunks, next(chunks, [])  # a store that is away is a 503, not a cut body
 
     chunks, head = _store_call(first)
@@ -357,19 +349,11 @@ def list_items() -> Response:
     fmt = export.chosen_format(q.format, request.accept_mimetypes)
     if fmt != "json":
         return _export(q, fmt)
-    items, cursor = _store_call(
-        lambda st: st.list_items(
-            label=q.label,
-            min_score=q.min_score,
-            since=q.since,
-            feed_id=q.feed_id,
-            limit=q.limit,
-            cursor=q.cursor,
-            collapse=q.collapse,
-        )
-    )
+    page = _store_call(lambda st: st.page_items(q.filters, limit=q.limit, after=q.cursor))
     response = answer(
-        schema.ItemsPage(items=[shaped(schema.StoredItem, i) for i in items], next_cursor=cursor)
+        schema.ItemsPage(
+            items=[shaped(schema.StoredItem, i) for i in page.items], next_cursor=page.older
+        )
     )
     response.headers["Vary"] = "Accept"
     return response

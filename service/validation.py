@@ -22,6 +22,7 @@ from common.items import NO_CONTENT, Item, located
 from model import Item as ModelItem
 from service import schema
 from service.errors import BadRequest, PayloadTooLarge, Unprocessable
+from store import ItemFilter
 from store.items import decode_cursor  # the store's own codec: one definition of a cursor
 
 T = TypeVar("T")
@@ -174,6 +175,17 @@ class ItemsQuery:
     format: str | None = None  # None: as the Accept header asks
     limit_given: bool = False  # an export is capped only by a limit the client gave
     collapse: bool = False
+
+    @property
+    def filters(self) -> ItemFilter:
+        """The store's filter for these arguments (a page and an export alike)."""
+        return ItemFilter(
+            labels=(self.label,) if self.label else (),
+            min_score=self.min_score,
+            since=self.since,
+            feed_id=self.feed_id,
+            collapse=self.collapse,
+        )
 
 
 def _given(value: Any) -> Any:
