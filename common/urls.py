@@ -146,8 +146,8 @@ def resolve_public(
 
 def normalise(url: str) -> str:
     """Lower-case scheme and host, drop the fragment and a default port."""
+    scheme, host, port = split_url(url)  # first: UnsafeURL for what urlsplit cannot read
     parts = urlsplit(url.strip())
-    scheme, host, port = split_url(url)
     netloc = host if ":" not in host else f"[{host}]"
     if parts.port is not None and port != (443 if scheme == "https" else 80):
         netloc = f"{netloc}:{port}"

@@ -8,9 +8,9 @@ Three pieces give the same numbers as ``pipeline.predict_proba``:
   builds and then mostly throws away (most bigrams of a text are not in the vocabulary),
   and strips accents with one regular expression instead of a character loop. Any other
   vectoriser configuration falls back to scikit-learn's own analyser.
-* :func:`score_batch` turns a batch into one tf-idf matrix and takes one sparse matrix
-  product; it is the path for batches.
-* :class:`LeanScorer` keeps the idf and the classifiers' coefficients in one row per
+* :meth:`Scorer.arrays` scores a batch from its tf-idf entries with numpy (each entry's
+  contribution per label, summed per row, then calibrated): the path for batches.
+* :meth:`Scorer.one` keeps the idf and the classifiers' coefficients in one row per
   feature and scores one short item in pure Python without building a sparse matrix;
   scikit-learn's per-call validation costs more than the arithmetic for a single RSS
   entry, and the service pays that on every request.

@@ -41,11 +41,11 @@ from store import (
     Correction,
     Feed,
     FeedExists,
-    ItemFilter,
     Store,
     StoredItem,
     StoreError,
     effective_labels,
+    latest_verdicts_of,
 )
 
 bp = Blueprint("api", __name__)
@@ -233,8 +233,6 @@ def add_feed() -> Response:
         url = check_feed_url(new.url, allow_private=s.settings.allow_private_networks)
     except UnsafeURL as exc:
         raise Unprocessable(str(exc), code="unsafe_url", field="url") from None
-    except ValueError as exc:  # not even a URL (say, an unclosed IPv6 bracket)
-        raise Unprocessable(f"'url' is not a valid URL: {exc}", field="url") from None
     try:
         feed = _store_call(lambda st: st.add_feed(url, new.interval_minutes, new.title))
     except FeedExists:
@@ -315,13 +313,10 @@ def get_item(item_id: int) -> Response:
     item, corrections = _store_call(read) if item_id <= MAX_ID else (None, [])
     if item is None:
         raise NotFound(f"no item with id {item_id}", code="item_not_found")
-    latest: dict[str, str] = {}
-    for correction in reversed(corrections):  # oldest first: later verdicts overwrite
-        latest[correction.label] = correction.verdict
     return answer(
         schema.ItemAnswer(
             item=shaped(schema.StoredItem, item),
-            effective_labels=effective_labels(item.labels, latest, LABELS),
+            effective_labels=effective_labels(item.labels, latest_verdicts_of(corrections), LABELS),
             corrections=[shaped(schema.Correction, c) for c in corrections],
         )
     )
@@ -329,17 +324,10 @@ def get_item(item_id: int) -> Response:
 
 def _export(q: ItemsQuery, fmt: str) -> Response:
     """Every item that passes the filters, streamed as CSV or JSON lines."""
-    filters = ItemFilter(
-        labels=(q.label,) if q.label else (),
-        min_score=q.min_score,
-        since=q.since,
-        feed_id=q.feed_id,
-        collapse=q.collapse,
-    )
     limit = q.limit if q.limit_given else None
 
     def first(st: Store) -> tuple[Iterator[list[StoredItem]], list[StoredItem]]:
-        chunks = st.iter_items(filters, after=q.cursor, limit=limit)
+        chunks = st.iter_items(q.filters, after=q.cursor, limit=limit)
         return chunks, next(chunks, [])  # a store that is away is a 503, not a cut body
 
     chunks, head = _store_call(first)
@@ -361,19 +349,11 @@ def list_items() -> Response:
     fmt = export.chosen_format(q.format, request.accept_mimetypes)
     if fmt != "json":
         return _export(q, fmt)
-    items, cursor = _store_call(
-        lambda st: st.list_items(
-            label=q.label,
-            min_score=q.min_score,
-            since=q.since,
-            feed_id=q.feed_id,
-            limit=q.limit,
-            cursor=q.cursor,
-            collapse=q.collapse,
-        )
-    )
+    page = _store_call(lambda st: st.page_items(q.filters, limit=q.limit, after=q.cursor))
     response = answer(
-        schema.ItemsPage(items=[shaped(schema.StoredItem, i) for i in items], next_cursor=cursor)
+        schema.ItemsPage(
+            items=[shaped(schema.StoredItem, i) for i in page.items], next_cursor=page.older
+        )
     )
     response.headers["Vary"] = "Accept"
     return response

@@ -22,6 +22,7 @@ from common.items import NO_CONTENT, Item, located
 from model import Item as ModelItem
 from service import schema
 from service.errors import BadRequest, PayloadTooLarge, Unprocessable
+from store import ItemFilter
 from store.items import decode_cursor  # the store's own codec: one definition of a cursor
 
 T = TypeVar("T")
@@ -175,21 +176,36 @@ class ItemsQuery:
     limit_given: bool = False  # an export is capped only by a limit the client gave
     collapse: bool = False
 
+    @property
+    def filters(self) -> ItemFilter:
+        """The store's filter for these arguments (a page and an export alike)."""
+        return ItemFilter(
+            labels=(self.label,) if self.label else (),
+            min_score=self.min_score,
+            since=self.since,
+            feed_id=self.feed_id,
+            collapse=self.collapse,
+        )
+
 
 def _given(value: Any) -> Any:
     return None if value is msgspec.UNSET else value
+
+
+def _since(value: str | msgspec.UnsetType) -> datetime | None:
+    """A ``since`` argument in UTC, None when not given."""
+    return None if value is msgspec.UNSET else parse_since(value)
 
 
 def parse_items_query(args: Mapping[str, str]) -> ItemsQuery:
     """``label``, ``min_score``, ``since``, ``feed``, ``limit``, ``cursor``, ``collapse``
     and ``format``, checked."""
     q = parse_query(args, schema.ItemsQuery)
-    since = _given(q.since)
     cursor = _given(q.cursor)
     return ItemsQuery(
         label=_given(q.label),
         min_score=_given(q.min_score),
-        since=None if since is None else parse_since(since),
+        since=_since(q.since),
         feed_id=_given(q.feed),
         limit=q.limit,
         cursor=None if cursor is None else check_cursor(cursor),
@@ -213,10 +229,10 @@ class StoriesQuery:
 def parse_stories_query(args: Mapping[str, str]) -> StoriesQuery:
     """``label``, ``since``, ``feed``, ``limit`` and ``cursor``, checked."""
     q = parse_query(args, schema.StoriesQuery)
-    since, cursor = _given(q.since), _given(q.cursor)
+    cursor = _given(q.cursor)
     return StoriesQuery(
         label=_given(q.label),
-        since=None if since is None else parse_since(since),
+        since=_since(q.since),
         feed_id=_given(q.feed),
         limit=q.limit,
         cursor=None if cursor is None else check_cursor(cursor),
@@ -235,10 +251,7 @@ class SurgesQuery:
 def parse_surges_query(args: Mapping[str, str]) -> SurgesQuery:
     """``label``, ``since`` and ``limit``, checked."""
     q = parse_query(args, schema.SurgesQuery)
-    since = _given(q.since)
-    return SurgesQuery(
-        label=_given(q.label), since=None if since is None else parse_since(since), limit=q.limit
-    )
+    return SurgesQuery(label=_given(q.label), since=_since(q.since), limit=q.limit)
 
 
 @dataclass(frozen=True)
@@ -253,9 +266,8 @@ class CorrectionsQuery:
 def parse_corrections_query(args: Mapping[str, str]) -> CorrectionsQuery:
     """``since``, ``limit`` and ``cursor`` (the last id seen), checked."""
     q = parse_query(args, schema.CorrectionsQuery)
-    since = _given(q.since)
     return CorrectionsQuery(
-        since=None if since is None else parse_since(since, "since"),
+        since=_since(q.since),
         after_id=_given(q.cursor),
         limit=q.limit,
     )
@@ -276,15 +288,15 @@ def in_utc(moment: datetime) -> datetime:
         return edge.replace(tzinfo=UTC)
 
 
-def parse_since(raw: str, field: str = "since") -> datetime:
+def parse_since(raw: str) -> datetime:
     """An RFC 3339 time (offset optional, then UTC) for ``since``; 422 otherwise."""
     try:
         moment = msgspec.convert(raw, datetime)
     except msgspec.ValidationError:
         raise Unprocessable(
-            f"'{field}' must be an RFC 3339 time such as 2026-01-31T12:00:00Z, not {raw!r} "
+            f"'since' must be an RFC 3339 time such as 2026-01-31T12:00:00Z, not {raw!r} "
             "(in a URL, write '+' as %2B)",
-            field=field,
+            field="since",
         ) from None
     return in_utc(moment)
 

@@ -41,6 +41,7 @@ from store.records import (
     SurgeRecord,
     Uncertain,
     effective_labels,
+    latest_verdicts_of,
 )
 from store.search import SearchQuery, parse_query
 from store.store import Store, open_store
@@ -71,6 +72,7 @@ __all__ = [
     "Uncertain",
     "decode_cursor",
     "effective_labels",
+    "latest_verdicts_of",
     "open_store",
     "parse_query",
 ]

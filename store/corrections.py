@@ -21,7 +21,7 @@ from store import schema
 from store.base import StoreBase
 from store.errors import ItemNotFound
 from store.items import item_from_row
-from store.records import Correction, StoredItem, Uncertain
+from store.records import Correction, StoredItem, Uncertain, latest_verdicts_of
 
 MAX_ANALYST_CHARS = 100
 _CHUNK = 500  # bound on IN (...) lists
@@ -120,11 +120,8 @@ class CorrectionsMixin(StoreBase):
 
     def latest_verdicts(self, item_ids: Iterable[int]) -> dict[int, dict[str, str]]:
         """The verdict that counts per item and label: the latest one."""
-        latest: dict[int, dict[str, str]] = {}
-        for item_id, history in self.corrections_for(item_ids).items():
-            for correction in reversed(history):  # oldest first: later ones overwrite
-                latest.setdefault(item_id, {})[correction.label] = correction.verdict
-        return latest
+        found = self.corrections_for(item_ids).items()
+        return {item_id: latest_verdicts_of(history) for item_id, history in found}
 
     @staticmethod
     def corrected_clause(item_id: ColumnElement[Any]) -> ColumnElement[bool]:

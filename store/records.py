@@ -227,6 +227,15 @@ class Correction:
         }
 
 
+def latest_verdicts_of(history: Iterable[Correction]) -> dict[str, str]:
+    """The verdict that counts per label in one item's newest-first history (as
+    ``corrections_for`` gives it): the latest one."""
+    latest: dict[str, str] = {}
+    for correction in history:
+        latest.setdefault(correction.label, correction.verdict)
+    return latest
+
+
 def effective_labels(
     model_labels: Iterable[str], latest: Mapping[str, str], order: Sequence[str]
 ) -> list[str]:

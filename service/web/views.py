@@ -33,7 +33,7 @@ from service.web import auth
 from service.web.charts import Chart, bar_chart
 from service.web.forms import parse_queue, review_page
 from service.web.highlight import marks
-from store import Correction, Feed, ItemNotFound, Store, StoredItem, effective_labels
+from store import Feed, ItemNotFound, Store, StoredItem, effective_labels, latest_verdicts_of
 
 bp = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
@@ -217,7 +217,7 @@ def item_view(item_id: int) -> str:
     if item is None:
         raise PageError(404, "No such item", f"No stored item has the number {item_id}.")
     history = store.corrections_for([item_id]).get(item_id, [])
-    latest = _latest(history)
+    latest = latest_verdicts_of(history)
     current = _state().models.current
     result = current.classify([model.Item(str(item_id), item.title, item.summary)])[0]
     shown = _shown_labels(item, latest, result)
@@ -235,14 +235,6 @@ def item_view(item_id: int) -> str:
         latest=latest,
         history=history,
     )
-
-
-def _latest(history: list[Correction]) -> dict[str, str]:
-    """The latest verdict per label of a newest-first history."""
-    latest: dict[str, str] = {}
-    for correction in history:
-        latest.setdefault(correction.label, correction.verdict)
-    return latest
 
 
 def _shown_labels(item: StoredItem, latest: dict[str, str], result: model.Result) -> list[str]:

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from common.labels import LABELS
 from model import Item, Model
 from poller.__main__ import main
+from poller.feeds import import_opml
 from poller.maintenance import Retention, eta, retag
 from poller.opml import read_opml
 from settings import Settings
@@ -246,3 +247,23 @@ def test_feeds_export_is_read_back_by_feeds_import(
         assert {(f.url, f.title) for f in copy.list_feeds()} == cleaned
     finally:
         copy.close()
+
+
+def test_feeds_import_refuses_a_url_urlsplit_cannot_read_and_adds_the_rest(
+    tmp_path: Path,
+) -> None:
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head/><body>'
+        '<outline type="rss" text="broken" xmlUrl="http://[::1/feed.xml"/>'
+        '<outline type="rss" text="fine" xmlUrl="http://127.0.0.1:9/fine.xml"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'feeds.db'}")
+    try:
+        report = import_opml(store, opml, allow_private=True)
+        assert [url for url, _ in report.refused] == ["http://[::1/feed.xml"]
+        assert [f.url for f in store.list_feeds()] == ["http://127.0.0.1:9/fine.xml"]
+    finally:
+        store.close()

@@ -190,6 +190,7 @@ def _resolver(*addresses: str):  # type: ignore[no-untyped-def]
         ("file:///etc/passwd", "not an http(s) URL"),
         ("http:///feed", "has no host"),
         ("http://example.org:99999/", "not a valid URL"),
+        ("http://[::1/", "not a valid URL"),  # urlsplit's own ValueError, as UnsafeURL
         ("http://user:pw@example.org/", "carries credentials"),
     ],
 )

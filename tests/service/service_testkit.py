@@ -145,7 +145,8 @@ class Gunicorn:
                 if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)  # not yet listening, or not yet healthy: no busy loop either way
         raise AssertionError(f"gunicorn not ready after {timeout} s: {self.log()}")
 
     def workers(self) -> list[int]:

@@ -312,6 +312,7 @@ def _slow_read(url: str, path: str, pause: float) -> bytes:
     host, port = url.removeprefix("http://").split(":")
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(30)  # a server that stops sending fails the test, never hangs it
         sock.connect((host, int(port)))
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         received = []

@@ -8,7 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from common.labels import LABELS
-from store import FeedUpdate, ItemFilter, ItemNotFound, NewItem, Store, listing, parse_query
+from store import (
+    Correction,
+    FeedUpdate,
+    ItemFilter,
+    ItemNotFound,
+    NewItem,
+    Store,
+    latest_verdicts_of,
+    listing,
+    parse_query,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TEXTS = [
@@ -130,3 +140,18 @@ def test_label_counts_per_hour_and_day(store: Store) -> None:
     assert daily["territorial_loss"] == {NOW.replace(hour=0): 1}
     with pytest.raises(ValueError):
         store.label_counts(NOW, "week")
+
+
+def test_latest_verdicts_of_takes_the_newest_verdict_per_label() -> None:
+    at = datetime(2026, 1, 31, 12, tzinfo=UTC)
+
+    def made(id_: int, label: str, verdict: str) -> Correction:
+        return Correction(id_, 7, label, verdict, "ana", at + timedelta(minutes=id_))
+
+    newest_first = [
+        made(3, "attack", "reject"),
+        made(2, "protest", "add"),
+        made(1, "attack", "confirm"),
+    ]
+    assert latest_verdicts_of(newest_first) == {"attack": "reject", "protest": "add"}
+    assert latest_verdicts_of([]) == {}
