@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from common.clock import utcnow
 from store import schema
 from store.base import StoreBase, lease_due
-from store.records import Delivery, NewItem
+from store.records import Alert, Delivery, NewItem
 
 
 class OutboxMixin(StoreBase):
@@ -83,19 +84,26 @@ class OutboxMixin(StoreBase):
         self, conn: Connection, added: Sequence[tuple[int, NewItem]], now: datetime
     ) -> None:
         """One pending outbox row per alert of each added item, due at once."""
-        rows = [
-            {
-                "item_id": item_id,
-                "label": alert.label,
-                "url": alert.url,
-                "payload": alert.payload,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "state": "pending",
-                "created_at": now,
-            }
-            for item_id, item in added
-            for alert in item.alerts
-        ]
+        rows = [row for item_id, item in added for row in outbox_rows(item_id, item.alerts, now)]
         if rows:
             conn.execute(insert(schema.outbox), rows)
+
+
+def outbox_rows(
+    item_id: int | None, alerts: Sequence[Alert], now: datetime
+) -> list[dict[str, Any]]:
+    """A pending outbox row, due at once, per alert (``item_id`` None: an event about no
+    one item, a surge)."""
+    return [
+        {
+            "item_id": item_id,
+            "label": alert.label,
+            "url": alert.url,
+            "payload": alert.payload,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "state": "pending",
+            "created_at": now,
+        }
+        for alert in alerts
+    ]
