@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
 
 from store import schema
 from store.base import StoreBase
-from store.items import item_from_row
+from store.items import item_from_row, score_rows
 from store.records import Retagged, StoredItem
 
 
@@ -83,7 +83,10 @@ class RetagMixin(StoreBase):
                 # a label the model no longer scores loses its rows; the others are
                 # updated in place (cheaper than delete and insert: no foreign-key checks)
                 conn.execute(delete(s).where(s.c.item_id.in_(ids), s.c.label.not_in(scored)))
-                conn.execute(self._upsert_scores(), _score_rows(kept))
+                conn.execute(
+                    self._upsert_scores(),
+                    score_rows((r.item_id, r.labels, r.scores) for r in kept),
+                )
         return len(present)
 
     def _upsert_scores(self) -> Any:
@@ -93,11 +96,3 @@ class RetagMixin(StoreBase):
             index_elements=["item_id", "label"],
             set_={"score": stmt.excluded.score, "assigned": stmt.excluded.assigned},
         )
-
-
-def _score_rows(retagged: Sequence[Retagged]) -> list[dict[str, Any]]:
-    return [
-        {"item_id": r.item_id, "label": label, "score": score, "assigned": label in r.labels}
-        for r in retagged
-        for label, score in r.scores.items()
-    ]
