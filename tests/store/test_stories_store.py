@@ -128,10 +128,10 @@ def test_webhooks_fire_once_per_story_and_label(store: Store, store_url: str) ->
     )
     assert outbox_counts(store_url) == {"pending": 3}  # recruitment is new to the story
     deliveries = store.claim_deliveries(10, 60, now=NOW)
-    assert sorted((d.label, d.item_id is not None) for d in deliveries) == [
-        ("attack", True),
-        ("attack", True),
-        ("recruitment", True),
+    assert sorted((d.label, d.item_id is not None, d.story_id or 0) for d in deliveries) == [
+        ("attack", True, 0),  # a3, in no story
+        ("attack", True, story),
+        ("recruitment", True, story),
     ]
 
 
@@ -223,6 +223,7 @@ def test_surges_are_stored_once_per_label_and_hour(store: Store, store_url: str)
     assert outbox_counts(store_url) == {"pending": 1}
     (delivery,) = store.claim_deliveries(10, 60, now=NOW)
     assert delivery.item_id is None and delivery.payload["event"] == "surge"
+    assert delivery.story_id is None
 
 
 def test_new_stories_are_counted_per_label_and_hour(store: Store) -> None:
