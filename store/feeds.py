@@ -15,7 +15,8 @@ from store.errors import FeedExists
 from store.records import Feed, FeedHealth, FeedUpdate
 
 
-def _feed(row: Row[Any]) -> Feed:
+def feed_from_row(row: Row[Any]) -> Feed:
+    """A feeds row as a :class:`Feed` (also for store.feed_admin)."""
     m = row._mapping
     return Feed(
         id=m["id"],
@@ -33,9 +34,6 @@ def _feed(row: Row[Any]) -> Feed:
         created_at=m["created_at"],
         paused_at=m["paused_at"],
     )
-
-
-feed_from_row = _feed  # for the other feed rooms (store.feed_admin)
 
 
 def _health(feed: Feed, items_24h: int, label_counts: dict[str, int]) -> FeedHealth:
@@ -85,25 +83,26 @@ class FeedsMixin(StoreBase):
                 row = conn.execute(insert(f).values(values).returning(*f.c)).one()
             except IntegrityError as exc:  # a concurrent add of the same URL won the race
                 raise FeedExists(url) from exc
-        return _feed(row)
+        return feed_from_row(row)
 
     def get_feed(self, feed_id: int) -> Feed | None:
         """The feed with this id, or None."""
         with self._tx() as conn:
             row = conn.execute(select(schema.feeds).where(schema.feeds.c.id == feed_id)).first()
-        return _feed(row) if row else None
+        return feed_from_row(row) if row else None
 
     def find_feed(self, url: str) -> Feed | None:
         """The feed with exactly this URL, or None."""
         with self._tx() as conn:
             row = conn.execute(select(schema.feeds).where(schema.feeds.c.url == url)).first()
-        return _feed(row) if row else None
+        return feed_from_row(row) if row else None
 
     def list_feeds(self) -> list[Feed]:
         """Every feed, by id."""
         with self._tx() as conn:
             return [
-                _feed(r) for r in conn.execute(select(schema.feeds).order_by(schema.feeds.c.id))
+                feed_from_row(r)
+                for r in conn.execute(select(schema.feeds).order_by(schema.feeds.c.id))
             ]
 
     def count_feeds(self) -> int:
@@ -125,7 +124,9 @@ class FeedsMixin(StoreBase):
             feeds = conn.execute(select(schema.feeds).order_by(schema.feeds.c.id)).all()
             counts = _items_since(conn, since)
             labels = _labels_since(conn, since)
-        return [_health(f, counts.get(f.id, 0), labels.get(f.id, {})) for f in map(_feed, feeds)]
+        return [
+            _health(f, counts.get(f.id, 0), labels.get(f.id, {})) for f in map(feed_from_row, feeds)
+        ]
 
     def claim_due_feeds(
         self,
@@ -148,7 +149,7 @@ class FeedsMixin(StoreBase):
         ).returning(*f.c)
         with self._tx(write=True) as conn:
             rows = conn.execute(stmt).all()
-        return sorted(map(_feed, rows), key=lambda feed: (feed.next_check_at, feed.id))
+        return sorted(map(feed_from_row, rows), key=lambda feed: (feed.next_check_at, feed.id))
 
     def _update_feed(self, conn: Connection, feed_id: int, owner: str, r: FeedUpdate) -> bool:
         """Write a poll's outcome and release ``owner``'s lease; False if the feed is gone."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -225,13 +225,21 @@ class ItemsMixin(StoreBase):
 
     def _insert_scores(self, conn: Connection, added: Sequence[tuple[int, NewItem]]) -> None:
         """One ``item_scores`` row per added item and label."""
-        rows = [
-            {"item_id": item_id, "label": label, "score": score, "assigned": label in item.labels}
-            for item_id, item in added
-            for label, score in item.scores.items()
-        ]
+        rows = score_rows((item_id, item.labels, item.scores) for item_id, item in added)
         if rows:
             conn.execute(insert(schema.item_scores), rows)
+
+
+def score_rows(
+    tagged: Iterable[tuple[int, Sequence[str], Mapping[str, float]]],
+) -> list[dict[str, Any]]:
+    """``item_scores`` rows: one per item and scored label, ``assigned`` if the label was
+    given; ``tagged`` is (item id, labels, scores)."""
+    return [
+        {"item_id": item_id, "label": label, "score": score, "assigned": label in labels}
+        for item_id, labels, scores in tagged
+        for label, score in scores.items()
+    ]
 
 
 def _bucket(dialect: str, unit: str) -> ColumnElement[str]:

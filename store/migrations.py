@@ -188,6 +188,8 @@ _PG_STORIES = (
 def _v3_stories(conn: Connection) -> None:
     """Stories (items.story_id), kept signatures, alerts once per story and label, surges;
     the outbox takes events without an item (surges)."""
+    # These five tables are created from schema.py as it is now: a later migration that
+    # changes one of them must first freeze its v3 shape here, as _v1_tables does for v1.
     schema.stories.create(conn, checkfirst=True)
     for statement in _PG_STORIES if conn.dialect.name == "postgresql" else _SQLITE_STORIES:
         conn.execute(text(statement))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from common.clock import utcnow
 from store import schema
 from store.base import StoreBase, lease_due
-from store.records import Delivery, NewItem
+from store.records import Alert, Delivery, NewItem
 
 
 class OutboxMixin(StoreBase):
@@ -33,23 +34,22 @@ class OutboxMixin(StoreBase):
             limit,
             moment,
             {"lease_until": moment + timedelta(seconds=lease_seconds)},
-        ).returning(o.c.id, o.c.item_id, o.c.label, o.c.url, o.c.payload, o.c.attempts)
+        )
+        i = schema.items
+        story = (
+            select(i.c.story_id).where(i.c.id == o.c.item_id).scalar_subquery().label("story_id")
+        )
+        stmt = stmt.returning(
+            o.c.id, o.c.item_id, o.c.label, o.c.url, o.c.payload, o.c.attempts, story
+        )
         with self._tx(write=True) as conn:
             rows = conn.execute(stmt).all()
-            stories = self._stories_of(conn, [r.item_id for r in rows if r.item_id is not None])
+        # the item's story is read in the same statement (a surge event has no item)
         deliveries = [
-            Delivery(r.id, r.item_id, r.label, r.url, r.payload, r.attempts, stories.get(r.item_id))
+            Delivery(r.id, r.item_id, r.label, r.url, r.payload, r.attempts, r.story_id)
             for r in rows
         ]
         return sorted(deliveries, key=lambda d: d.id)
-
-    def _stories_of(self, conn: Connection, item_ids: list[int]) -> dict[int, int]:
-        """The story of each of these items that has one."""
-        if not item_ids:
-            return {}
-        i = schema.items
-        query = select(i.c.id, i.c.story_id).where(i.c.id.in_(item_ids), i.c.story_id.is_not(None))
-        return {int(r[0]): int(r[1]) for r in conn.execute(query).all()}
 
     def delivery_sent(self, delivery_id: int) -> None:
         """Mark a delivery done."""
@@ -83,19 +83,26 @@ class OutboxMixin(StoreBase):
         self, conn: Connection, added: Sequence[tuple[int, NewItem]], now: datetime
     ) -> None:
         """One pending outbox row per alert of each added item, due at once."""
-        rows = [
-            {
-                "item_id": item_id,
-                "label": alert.label,
-                "url": alert.url,
-                "payload": alert.payload,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "state": "pending",
-                "created_at": now,
-            }
-            for item_id, item in added
-            for alert in item.alerts
-        ]
+        rows = [row for item_id, item in added for row in outbox_rows(item_id, item.alerts, now)]
         if rows:
             conn.execute(insert(schema.outbox), rows)
+
+
+def outbox_rows(
+    item_id: int | None, alerts: Sequence[Alert], now: datetime
+) -> list[dict[str, Any]]:
+    """A pending outbox row, due at once, per alert (``item_id`` None: an event about no
+    one item, a surge)."""
+    return [
+        {
+            "item_id": item_id,
+            "label": alert.label,
+            "url": alert.url,
+            "payload": alert.payload,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "state": "pending",
+            "created_at": now,
+        }
+        for alert in alerts
+    ]

@@ -3,8 +3,9 @@ in batches by id (``python -m poller retag``).
 
 Each batch is one short transaction, so a poller keeps storing meanwhile; the work left is
 always "items not at this version", so a killed run resumes by running again.  Only the
-model's columns change (``items.labels/scores/model_version``, ``item_scores``):
-analysts' corrections live in their own table and keep winning when items are read.
+model's columns change (``items.labels/scores/model_version``, ``item_scores``, and the
+labels of the items' stories, recomputed from their items): analysts' corrections live in
+their own table and keep winning when items are read.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, select, update
 
 from store import schema
-from store.base import StoreBase
-from store.items import item_from_row
+from store.items import item_from_row, score_rows
 from store.records import Retagged, StoredItem
+from store.stories import StoriesMixin
 
 
 def _stale(version: str, since: datetime | None) -> list[ColumnElement[bool]]:
@@ -29,7 +30,7 @@ def _stale(version: str, since: datetime | None) -> list[ColumnElement[bool]]:
     return found
 
 
-class RetagMixin(StoreBase):
+class RetagMixin(StoriesMixin):
     """Find the items another model tagged, and write their new tags."""
 
     def count_stale(self, version: str, since: datetime | None = None) -> int:
@@ -76,15 +77,40 @@ class RetagMixin(StoreBase):
         ids = [r.item_id for r in retagged]
         with self._tx(write=True) as conn:
             conn.execute(stmt, rows)
-            present: set[int] = set(conn.scalars(select(i.c.id).where(i.c.id.in_(ids))))
+            found = conn.execute(select(i.c.id, i.c.story_id).where(i.c.id.in_(ids))).all()
+            present = {int(r[0]) for r in found}
             kept = [r for r in retagged if r.item_id in present]
             if kept:
                 scored = sorted({label for r in kept for label in r.scores})
                 # a label the model no longer scores loses its rows; the others are
                 # updated in place (cheaper than delete and insert: no foreign-key checks)
                 conn.execute(delete(s).where(s.c.item_id.in_(ids), s.c.label.not_in(scored)))
-                conn.execute(self._upsert_scores(), _score_rows(kept))
+                conn.execute(
+                    self._upsert_scores(),
+                    score_rows((r.item_id, r.labels, r.scores) for r in kept),
+                )
+            self._relabel_stories(conn, {int(r[1]) for r in found if r[1] is not None})
         return len(present)
+
+    def _relabel_stories(self, conn: Connection, story_ids: set[int]) -> None:
+        """Set these stories' labels to the union of their items' labels, as they are now
+        (the re-tagged ones new): the story listing and the surge counts read them.  The
+        stories' rows are locked first, as a poller adding to them does
+        (:meth:`StoriesMixin._lock_stories`), so neither loses the other's labels."""
+        alive = self._lock_stories(conn, story_ids)
+        if not alive:
+            return
+        i, s = schema.items, schema.stories
+        labels: dict[int, set[str]] = {story_id: set() for story_id in alive}
+        query = select(i.c.story_id, i.c.labels).where(i.c.story_id.in_(sorted(alive)))
+        for row in conn.execute(query):
+            labels[int(row.story_id)].update(row.labels)
+        conn.execute(
+            update(s)
+            .where(s.c.id == bindparam("sid"))
+            .values(labels=bindparam("l", type_=s.c.labels.type)),
+            [{"sid": sid, "l": sorted(found)} for sid, found in sorted(labels.items())],
+        )
 
     def _upsert_scores(self) -> Any:
         """INSERT into item_scores that updates the score and decision of a present row."""
@@ -93,11 +119,3 @@ class RetagMixin(StoreBase):
             index_elements=["item_id", "label"],
             set_={"score": stmt.excluded.score, "assigned": stmt.excluded.assigned},
         )
-
-
-def _score_rows(retagged: Sequence[Retagged]) -> list[dict[str, Any]]:
-    return [
-        {"item_id": r.item_id, "label": label, "score": score, "assigned": label in r.labels}
-        for r in retagged
-        for label, score in r.scores.items()
-    ]

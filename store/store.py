@@ -29,8 +29,8 @@ class Store(
     LabelCountsMixin,
     OutboxMixin,
     ReviewMixin,
+    RetagMixin,  # over StoriesMixin: re-tagging relabels stories
     StoriesMixin,
-    RetagMixin,
     RetentionMixin,
 ):
     """wiretag's database: feeds (:mod:`store.feeds`) and their management

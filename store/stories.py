@@ -31,7 +31,9 @@ from sqlalchemy import (
 from store import schema
 from store.base import StoreBase
 from store.items import decode_cursor, encode_cursor, item_from_row
+from store.outbox import outbox_rows
 from store.records import (
+    Alert,
     KeptSignature,
     NewItem,
     NewSurge,
@@ -392,26 +394,10 @@ class StoriesMixin(StoreBase):
                 self._enqueue_events(conn, surge.alerts, now)
         return stored
 
-    def _enqueue_events(self, conn: Connection, alerts: Sequence[Any], now: datetime) -> None:
+    def _enqueue_events(self, conn: Connection, alerts: Sequence[Alert], now: datetime) -> None:
         """Outbox rows for alerts about no one item."""
-        if not alerts:
-            return
-        conn.execute(
-            insert(schema.outbox),
-            [
-                {
-                    "item_id": None,
-                    "label": a.label,
-                    "url": a.url,
-                    "payload": a.payload,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "state": "pending",
-                    "created_at": now,
-                }
-                for a in alerts
-            ],
-        )
+        if alerts:
+            conn.execute(insert(schema.outbox), outbox_rows(None, alerts, now))
 
     def list_surges(
         self, *, label: str | None = None, since: datetime | None = None, limit: int = 100

@@ -128,10 +128,10 @@ def test_webhooks_fire_once_per_story_and_label(store: Store, store_url: str) ->
     )
     assert outbox_counts(store_url) == {"pending": 3}  # recruitment is new to the story
     deliveries = store.claim_deliveries(10, 60, now=NOW)
-    assert sorted((d.label, d.item_id is not None) for d in deliveries) == [
-        ("attack", True),
-        ("attack", True),
-        ("recruitment", True),
+    assert sorted((d.label, d.item_id is not None, d.story_id or 0) for d in deliveries) == [
+        ("attack", True, 0),  # a3, in no story
+        ("attack", True, story),
+        ("recruitment", True, story),
     ]
 
 
@@ -223,6 +223,7 @@ def test_surges_are_stored_once_per_label_and_hour(store: Store, store_url: str)
     assert outbox_counts(store_url) == {"pending": 1}
     (delivery,) = store.claim_deliveries(10, 60, now=NOW)
     assert delivery.item_id is None and delivery.payload["event"] == "surge"
+    assert delivery.story_id is None
 
 
 def test_new_stories_are_counted_per_label_and_hour(store: Store) -> None:
@@ -326,3 +327,33 @@ def test_a_version_2_store_migrates_with_its_outbox(store_url: str) -> None:
         assert [(i.id, i.story_items) for i in items] == [(1, 1)]
     finally:
         store.close()
+
+
+def test_retag_recomputes_the_labels_of_the_items_stories(store: Store) -> None:
+    from store import Retagged
+
+    a = store.add_feed("http://a/feed", now=NOW)
+    found = poll(
+        store,
+        a.id,
+        [
+            item("r1", "new:0", labels=("attack",)),
+            item("r2", "new:0", labels=("recruitment",)),
+            item("r3", "new:1", labels=("attack",)),
+        ],
+    )
+    story, other = found["r1"], found["r3"]
+    ids = {i.title.removeprefix("title "): i.id for i in store.list_items()[0]}
+    # the new model gives r1 another label and takes r2's away
+    new = [
+        Retagged(ids["r1"], ["territorial_loss"], {"territorial_loss": 0.9}),
+        Retagged(ids["r2"], [], {"territorial_loss": 0.1}),
+    ]
+    assert store.write_retags(new, "v-next") == 2
+    stories = {s.id: s for s in store.list_stories()[0]}
+    assert stories[story].labels == ["territorial_loss"]  # what the surge counts read
+    assert stories[other].labels == ["attack"]  # a story no item of which was re-tagged
+    assert store.new_story_labels(NOW, NOW + timedelta(hours=1)) == {
+        "territorial_loss": 1,
+        "attack": 1,
+    }
