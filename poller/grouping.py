@@ -71,7 +71,8 @@ class Grouper:
         )
         with self.lock:
             self.index = StoryIndex(self.params)
-            self._add_kept(kept)
+            with self.index.bulk():  # one sort of the band keys, not one insert each
+                self._add_kept(kept)
             self._last_look = moment
         log.info("story index rebuilt: %d items of the last %s", len(kept), self.params.window)
         return len(kept)
