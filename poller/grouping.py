@@ -35,7 +35,7 @@ import numpy as np
 
 from common.clock import Clock, utcnow
 from store import Added, Grouping, KeptSignature, NewItem, Store
-from stories import Match, Params, Signature, Signer, StoryIndex
+from stories import Match, Params, Signature, SignatureError, Signer, StoryIndex
 
 log = logging.getLogger("wiretag.poller")
 
@@ -92,7 +92,11 @@ class Grouper:
     def _add_kept(self, kept: Sequence[KeptSignature]) -> int:
         before = len(self.index)
         for k in kept:  # oldest first, as the index wants them
-            signature = Signature.from_bytes(k.signature, self.params.num_perm)
+            try:
+                signature = Signature.from_bytes(k.signature, self.params.num_perm)
+            except SignatureError as exc:  # a damaged row costs its item's grouping only,
+                log.warning("story index: item %d left out: %s", k.item_id, exc)  # not a start
+                continue
             self.index.add(k.item_id, k.story_id, signature, k.seen_at)
         return len(self.index) - before
 
