@@ -53,8 +53,9 @@ def load(path: Path, count: int) -> list[tuple[str, str]]:
 def filled(params: Params, kept: list[tuple[bytes, datetime]]) -> StoryIndex:
     """An index holding the kept items (signature bytes, seen time), as after a restart."""
     index = StoryIndex(params)
-    for n, (data, at) in enumerate(kept):
-        index.add(n, n, Signature.from_bytes(data, params.num_perm), at)
+    with index.bulk():  # as poller.grouping rebuilds it
+        for n, (data, at) in enumerate(kept):
+            index.add(n, n, Signature.from_bytes(data, params.num_perm), at)
     return index
 
 

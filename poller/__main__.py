@@ -144,7 +144,7 @@ def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -
     elif args.action == "list":
         _print_feeds(store)
     elif args.action == "export":
-        _export_feeds(store, args.out)
+        return _export_feeds(store, args.out)
     elif args.action == "remove":
         found = feed_list.find(store, args.feed)
         if found is None or not store.remove_feed(found.id):
@@ -166,17 +166,23 @@ def _feeds_command(args: argparse.Namespace, store: Store, settings: Settings) -
     return 0
 
 
-def _export_feeds(store: Store, out: Path | None) -> None:
+def _export_feeds(store: Store, out: Path | None) -> int:
     feeds = store.list_feeds()
     document = render_opml(((f.url, f.title) for f in feeds), utcnow())
     if out is None:
         sys.stdout.buffer.write(document)
         sys.stdout.flush()
-        return
+        return 0
     temporary = out.with_name(out.name + ".tmp")
-    temporary.write_bytes(document)
-    temporary.replace(out)  # never a half-written list where the old one was
+    try:
+        temporary.write_bytes(document)
+        temporary.replace(out)  # never a half-written list where the old one was
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)  # nothing left behind but what was there
+        print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"exported {len(feeds)} feeds to {out}", file=sys.stderr)
+    return 0
 
 
 def _retag(args: argparse.Namespace, store: Store, settings: Settings) -> int:

@@ -35,7 +35,7 @@ import numpy as np
 
 from common.clock import Clock, utcnow
 from store import Added, Grouping, KeptSignature, NewItem, Store
-from stories import Match, Params, Signature, Signer, StoryIndex
+from stories import Match, Params, Signature, SignatureError, Signer, StoryIndex
 
 log = logging.getLogger("wiretag.poller")
 
@@ -71,7 +71,8 @@ class Grouper:
         )
         with self.lock:
             self.index = StoryIndex(self.params)
-            self._add_kept(kept)
+            with self.index.bulk():  # one sort of the band keys, not one insert each
+                self._add_kept(kept)
             self._last_look = moment
         log.info("story index rebuilt: %d items of the last %s", len(kept), self.params.window)
         return len(kept)
@@ -91,7 +92,11 @@ class Grouper:
     def _add_kept(self, kept: Sequence[KeptSignature]) -> int:
         before = len(self.index)
         for k in kept:  # oldest first, as the index wants them
-            signature = Signature.from_bytes(k.signature, self.params.num_perm)
+            try:
+                signature = Signature.from_bytes(k.signature, self.params.num_perm)
+            except SignatureError as exc:  # a damaged row costs its item's grouping only,
+                log.warning("story index: item %d left out: %s", k.item_id, exc)  # not a start
+                continue
             self.index.add(k.item_id, k.story_id, signature, k.seen_at)
         return len(self.index) - before
 

@@ -82,7 +82,6 @@ class Housekeeper:
         self.window = (params or Params()).window
         self._next: datetime | None = None
         self._empty_from: tuple[datetime, int] | None = None  # where the scan goes on
-        self.surges_stored = 0
 
     def due(self) -> bool:
         """Whether the next run is due."""
@@ -93,7 +92,6 @@ class Housekeeper:
         moment = self.now()
         self._next = moment + self.every
         stored = self.store.record_surges(find_surges(self.store, moment, self.webhooks), moment)
-        self.surges_stored += len(stored)
         for s in stored:
             log.warning(
                 "surge: %s, %d new stories in the hour to %s (expected %.2f, p=%.2g)",

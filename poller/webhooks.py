@@ -106,7 +106,8 @@ def _send(post: Post, delivery: Delivery, secret: str | None, now: datetime) -> 
     body, headers = signed_request(delivery, secret, now)
     try:
         status = post(delivery.url, body, headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        # ValueError: a URL the settings let through that httpx or IDNA cannot encode
         return f"{type(exc).__name__}: {exc}"
     return None if 200 <= status < 300 else f"HTTP {status}"
 
@@ -172,7 +173,8 @@ class Deliverer(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        """Deliver until stopped; a store outage is logged and waited out."""
+        """Deliver until stopped; a store outage, or a bug, is logged and waited out (an
+        exception leaving this loop would end every delivery until a restart)."""
         while not self.stop.is_set():
             try:
                 busy = deliver_due(
@@ -184,6 +186,9 @@ class Deliverer(threading.Thread):
                 )
             except StoreError as exc:
                 log.error("webhook outbox unavailable: %s", exc)
+                busy = 0
+            except Exception:
+                log.exception("webhook delivery failed")
                 busy = 0
             if busy < BATCH:
                 self.stop.wait(self.idle_seconds)

@@ -18,7 +18,8 @@ LSH candidates is a handful of numpy operations, not a Python loop.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -97,6 +98,13 @@ class StoryIndex:
         self._story[row], self._item[row] = story_id, item_id
         self._row[item_id] = row
         self._by_time.append((seen_at.timestamp(), item_id))
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Items added inside (a rebuild) go into the LSH table in one pass at its end;
+        :meth:`match` nothing inside (see :meth:`stories.bands.BandTable.bulk`)."""
+        with self._lsh.bulk():
+            yield
 
     def expire(self, now: datetime) -> int:
         """Drop the items first seen before the window that ends at ``now``; how many."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[^\W_]+")
+_CHARS_PER_WORD = 16  # a first look at 16 characters a word finds ``limit`` words in most texts
 _TITLE_TAG = "\x01"  # cannot occur in a word, so a title shingle never equals a body one
 
 # English function words: they carry no event, and left in they make unrelated items
@@ -32,7 +33,15 @@ STOP_WORDS = frozenset(_STOP_WORDS.split())
 
 def words(text: str, limit: int | None = None) -> list[str]:
     """The lower-cased words of ``text`` (letters and digits), at most ``limit`` of them."""
-    found = _WORD.findall(text.lower())
+    lowered = text.lower()
+    if limit is not None and len(lowered) > (cut := _CHARS_PER_WORD * limit):
+        # a long summary is not scanned to its end for words never used: the first cut
+        # characters hold the first ``limit`` words when they hold one more (the last
+        # one found there may be cut short)
+        found = _WORD.findall(lowered, 0, cut)
+        if len(found) > limit:
+            return found[:limit]
+    found = _WORD.findall(lowered)
     return found if limit is None else found[:limit]
 
 

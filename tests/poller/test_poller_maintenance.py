@@ -267,3 +267,17 @@ def test_feeds_import_refuses_a_url_urlsplit_cannot_read_and_adds_the_rest(
         assert [f.url for f in store.list_feeds()] == ["http://127.0.0.1:9/fine.xml"]
     finally:
         store.close()
+
+
+def test_feeds_export_to_a_place_it_cannot_write_is_an_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WIRETAG_DATA_DIR", str(tmp_path / "data"))
+    missing = tmp_path / "no-such-folder" / "feeds.opml"
+    assert main(["feeds", "export", "--out", str(missing)]) == 1
+    assert f"error: cannot write {missing}: No such file or directory" in capsys.readouterr().err
+    folder = tmp_path / "a-folder"
+    (folder / "inside").mkdir(parents=True)
+    assert main(["feeds", "export", "--out", str(folder)]) == 1  # the .tmp cannot replace it
+    assert "error: cannot write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-folder", "data"]  # no .tmp left

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from poller_testkit import FeedServer, poll_once, rss, static
 from storekit import outbox_counts
 
 from model import Model
+from poller.grouping import Grouper
 from poller.poll import Poller
 from poller.webhooks import HttpPoster, deliver_due
 from settings import Settings
-from store import FeedUpdate, Grouping, NewItem, Store
+from store import FeedUpdate, Grouping, KeptSignature, NewItem, Store
 
 NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 SECRET = "s3cret-for-the-attack-webhook-of-tests-0123456789"
@@ -206,3 +209,19 @@ def test_a_new_install_has_no_baseline_and_no_surge(
     poll_once(store, model, poll_settings, now=ticking(NOW))
     assert len(store.list_stories(label="attack")[0]) == len(ATTACKS)
     assert store.list_surges() == []  # six stories, but no day of history to compare
+
+
+def test_a_damaged_kept_signature_is_left_out_of_the_rebuild(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    grouper = Grouper(store, "me", now=lambda: NOW)
+    good = grouper.signer.sign(*COPY_A)
+    kept = [
+        KeptSignature(1, 1, NOW - timedelta(hours=1), b"\x00" * 7),  # not 128 values
+        KeptSignature(2, 2, NOW - timedelta(minutes=30), good.to_bytes()),
+    ]
+    monkeypatch.setattr(store, "recent_signatures", lambda *args, **kwargs: kept)
+    with caplog.at_level(logging.WARNING, logger="wiretag.poller"):
+        assert grouper.rebuild() == 2  # the poller still starts
+    assert "item 1 left out" in caplog.text
+    assert 1 not in grouper.index and 2 in grouper.index

@@ -251,3 +251,61 @@ def test_every_webhook_needs_a_secret_and_secrets_are_never_shown() -> None:
         )
     loaded = settings_module.from_env({**hook, "WIRETAG_WEBHOOK_SECRETS": f"attack={SECRET}"})
     assert loaded.webhook_secrets == {"attack": SECRET} and SECRET not in repr(loaded)
+
+
+def test_a_webhook_url_httpx_cannot_send_to_is_a_failed_attempt(
+    db_url: str, feed_server: FeedServer, store: Store, model: Model, poll_settings: Settings
+) -> None:
+    # the settings take any http(s) prefix; httpx refuses these only when it sends
+    for url in ("http://[::1/hook", "http://a..b/hook"):
+        feed_server.routes["/feed"] = static(rss(ATTACKS[:1]))
+        settings = poll_settings.with_overrides(webhooks={"attack": url})
+        feed = store.add_feed(feed_server.url("/feed"))
+        poll_once(store, model, settings)
+        post = HttpPoster(timeout=2)
+        try:
+            moment = datetime.now(UTC)
+            rules = {"secrets": {"attack": SECRET}, "max_backoff": BACKOFF}
+            assert deliver_due(store, post, **rules, now=lambda at=moment: at) == 1
+        finally:
+            post.close()
+        assert outbox_counts(db_url) == {"pending": 1}  # retried later, then given up
+        store.remove_feed(feed.id)
+
+
+def test_the_deliverer_outlives_an_unexpected_error(
+    feed_server: FeedServer,
+    store: Store,
+    model: Model,
+    poll_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed_server.routes["/feed"] = static(rss(ATTACKS[:1]))
+    settings = poll_settings.with_overrides(webhooks={"attack": feed_server.url("/hook")})
+    store.add_feed(feed_server.url("/feed"))
+    poll_once(store, model, settings)
+    calls: list[str] = []
+
+    def broken(url: str, body: bytes, headers: object) -> int:
+        calls.append(url)
+        raise RuntimeError("a bug in the poster")
+
+    deliverer = Deliverer(
+        store,
+        secrets={"attack": SECRET},
+        max_backoff=BACKOFF,
+        post=broken,
+        now=lambda: datetime.now(UTC) + timedelta(days=len(calls) + 1),  # always due again
+        idle_seconds=0.01,
+    )
+    with caplog.at_level(logging.ERROR, logger="wiretag.webhooks"):
+        deliverer.start()
+        try:
+            deadline = time.monotonic() + 10
+            while len(calls) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(calls) >= 2 and deliverer.is_alive()  # the loop went on
+        finally:
+            deliverer.stop.set()
+            deliverer.join(timeout=10)
+    assert "webhook delivery failed" in caplog.text and "a bug in the poster" in caplog.text

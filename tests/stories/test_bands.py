@@ -54,3 +54,33 @@ def test_a_crowded_bucket_gives_its_newest_entries() -> None:
         for row in range(300):  # 300 copies of one signature
             table.insert(row, values)
         assert table.query(values).tolist() == list(range(200, 300))
+
+
+def test_bulk_inserts_give_the_same_candidates_as_one_by_one() -> None:
+    rng = np.random.default_rng(11)
+    pool = rng.integers(0, 3, size=(300, BANDS * ROWS), dtype=np.uint32)  # many collisions
+    one, bulk = (BandTable(BANDS, ROWS, merge_every=16, max_per_bucket=10**6) for _ in range(2))
+    ops = [(int(rng.integers(0, 60)), rng.random() < 0.2) for _ in range(300)]
+    for step, (row, _) in enumerate(ops[:100]):  # some rows in both before, some merged
+        for table in (one, bulk):
+            table.remove(row)
+            table.insert(row, pool[step])
+    with bulk.bulk():
+        for step, (row, remove) in enumerate(ops[100:], 100):
+            for table in (one, bulk):
+                if remove:  # a removal inside counts at once, and the row may come back
+                    table.remove(row)
+                table.insert(row, pool[step])
+    for probe in pool:
+        assert bulk.query(probe).tolist() == one.query(probe).tolist()
+    assert bulk.entries <= one.entries  # the removed rows' entries went at the merge
+
+
+def test_a_crowded_bucket_filled_in_bulk_gives_its_newest_entries() -> None:
+    values = np.arange(BANDS * ROWS, dtype=np.uint32)
+    table = BandTable(BANDS, ROWS, max_per_bucket=100)
+    with table.bulk():
+        for row in range(300):  # 300 copies of one signature: insertion order is kept
+            table.insert(row, values)
+        assert table.query(values).tolist() == []  # found only once the bulk ends
+    assert table.query(values).tolist() == list(range(200, 300))

@@ -45,6 +45,12 @@ def test_words_lower_case_split_on_punctuation_and_keep_any_script() -> None:
     ]
     assert words("Über Zürich: 北京 talks_resume") == ["über", "zürich", "北京", "talks", "resume"]
     assert words("a b c d", limit=2) == ["a", "b"]
+    # a long text is read only as far as the limit needs, with the same words, also
+    # when the 80th or the 81st word runs across the end of that first look
+    long = "y" * 2000
+    for before in (79, 80, 300):
+        text = "a " * before + long + " b " + "tail " * 2000
+        assert words(text, limit=80) == (["a"] * before + [long])[:80] == words(text)[:80]
 
 
 def test_content_drops_stop_words_and_single_letters_but_keeps_order() -> None:
