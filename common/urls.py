@@ -116,6 +116,10 @@ def split_url(url: str) -> tuple[str, str, int]:
         raise UnsafeURL(f"{url!r} is not an http(s) URL")
     if not parts.hostname:
         raise UnsafeURL(f"{url!r} has no host")
+    try:
+        parts.hostname.encode("idna")  # what every HTTP client does with it first
+    except UnicodeError:
+        raise UnsafeURL(f"{url!r} has a host name with an empty or overlong label") from None
     return scheme, parts.hostname, port or (443 if scheme == "https" else 80)
 
 

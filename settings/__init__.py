@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from common.booleans import parse_bool
 from common.labels import LABELS
 from common.logs import FORMATS
+from common.urls import UnsafeURL, split_url
 
 PREFIX = "WIRETAG_"
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
@@ -162,8 +163,10 @@ def _webhooks(value: str) -> dict[str, str]:
         label, sep, url = part.partition("=")
         if not sep or label.strip() not in LABELS:
             raise ValueError(f"{part!r} is not LABEL=URL with LABEL one of {', '.join(LABELS)}")
-        if not url.strip().startswith(("http://", "https://")):
-            raise ValueError(f"{url!r} is not an http(s) URL")
+        try:
+            split_url(url)  # a URL no HTTP client can send to is refused here, not at delivery
+        except UnsafeURL as exc:
+            raise ValueError(str(exc)) from None
         hooks[label.strip()] = url.strip()
     return hooks
 

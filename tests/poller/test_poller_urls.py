@@ -124,3 +124,8 @@ def test_an_internal_address_is_refused_at_each_fetch(
     for feed, (_, says) in zip(stored, INTERNAL, strict=True):
         assert outcomes[feed.id].error is not None and says in outcomes[feed.id].error
         assert outcomes[feed.id].status is None
+
+
+def test_a_host_name_with_an_empty_label_is_refused_before_any_lookup() -> None:
+    with pytest.raises(UnsafeURL, match="empty or overlong label"):
+        check_feed_url("http://a..b/rss", resolve=_resolves_to("93.184.216.34"))

@@ -309,3 +309,12 @@ def test_the_deliverer_outlives_an_unexpected_error(
             deliverer.stop.set()
             deliverer.join(timeout=10)
     assert "webhook delivery failed" in caplog.text and "a bug in the poster" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/hook", "http://a..b/hook", "ftp://hooks.example/a", "https:///a"]
+)
+def test_a_webhook_url_no_client_can_send_to_is_refused_at_start(url: str) -> None:
+    hook = {"WIRETAG_WEBHOOKS": f"attack={url}", "WIRETAG_WEBHOOK_SECRETS": f"attack={SECRET}"}
+    with pytest.raises(SettingsError, match="WIRETAG_WEBHOOKS"):
+        settings_module.from_env(hook)
